@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: MIT
+// The public header compiles as C++ (extern "C", no C-only constructs) and
+// its initialisers work there too.
+#include <libvmapple/libvmapple.h>
+
+#include <cstdio>
+
+int main()
+{
+    vmapple_host_ops ops = VMAPPLE_HOST_OPS_INIT;
+    vmapple_bus_range range = VMAPPLE_BUS_RANGE_INIT;
+    vmapple_blockdev_file_options fo = VMAPPLE_BLOCKDEV_FILE_OPTIONS_INIT;
+    vmapple_bus *bus = nullptr;
+
+    if (ops.size != sizeof(ops) || ops.log != nullptr || range.size != sizeof(range) ||
+        fo.size != sizeof(fo)) {
+        std::fprintf(stderr, "an _INIT macro is wrong in C++\n");
+        return 1;
+    }
+    if (vmapple_bus_create(&bus) != 0) {
+        return 1;
+    }
+    vmapple_bus_destroy(bus);
+    return vmapple_version() == VMAPPLE_VERSION_NUMBER ? 0 : 1;
+}
