@@ -322,10 +322,11 @@ static int aes_dma_out(struct aes_engine *s, struct aes_data_op *op, uint64_t gp
  * Front to back: the destination does not overlap the source, is the
  * source (in place), or lies below it (each piece is read before the
  * output that overwrites it is stored, and the CBC chain lives in the
- * cipher context, not in guest memory). Zero-copy through mem_map when
- * `zero_copy`, otherwise through the bounce buffer.
+ * cipher context, not in guest memory). Zero-copy through mem_map where
+ * the host maps both sides and the two mappings do not partially overlap;
+ * otherwise through the bounce buffer.
  */
-static int aes_data_forward(struct aes_engine *s, struct aes_data_op *op, bool zero_copy)
+static int aes_data_forward(struct aes_engine *s, struct aes_data_op *op)
 {
     vmapple_device *dev = &s->dev;
     bool in_place = op->src == op->dst;
@@ -340,14 +341,12 @@ static int aes_data_forward(struct aes_engine *s, struct aes_data_op *op, bool z
         uint8_t *sp = NULL, *dp = NULL, *out;
         const uint8_t *in;
 
-        if (zero_copy) {
-            dp = vm_dma_map(dev, op->dst + off, rem, true, &md);
-            if (in_place) {
-                sp = dp;
-                ms = md;
-            } else {
-                sp = vm_dma_map(dev, op->src + off, rem, false, &ms);
-            }
+        dp = vm_dma_map(dev, op->dst + off, rem, true, &md);
+        if (in_place) {
+            sp = dp;
+            ms = md;
+        } else {
+            sp = vm_dma_map(dev, op->src + off, rem, false, &ms);
         }
         n = VM_MIN(n, sp ? ms : 0);
         n = VM_MIN(n, dp ? md : 0);
@@ -483,9 +482,7 @@ static bool aes_cmd_data(struct aes_engine *s)
     if (aes_ranges_overlap(op.src, op.dst, op.len) && op.dst > op.src) {
         ret = aes_data_backward(s, &op);
     } else {
-        /* Disjoint or in place: zero-copy is safe; below the source: bounce. */
-        ret = aes_data_forward(s, &op,
-                               op.src == op.dst || !aes_ranges_overlap(op.src, op.dst, op.len));
+        ret = aes_data_forward(s, &op);
     }
     if (ret < 0) {
         return false;
