@@ -632,7 +632,19 @@ static void aes_fifo_push(struct aes_engine *s, uint32_t word)
 
 /* Registers. */
 
-static uint32_t aes_reg_read(struct aes_engine *s, uint64_t offset)
+__attribute__((cold, noinline)) static uint32_t aes_reg_read_unknown(struct aes_engine *s,
+                                                                     uint64_t offset)
+{
+    if (offset == AES_REG_FIFO) {
+        vm_guest_error(&s->dev, "read of the write-only FIFO");
+    } else {
+        vm_guest_error(&s->dev, "read of unknown register 0x%03llx", (unsigned long long)offset);
+    }
+    return 0;
+}
+
+/* Inlined into aes_read(): guests poll IRQ_STATUS. */
+static inline uint32_t aes_reg_read(struct aes_engine *s, uint64_t offset)
 {
     switch (offset) {
     case AES_REG_STATUS:
@@ -647,12 +659,8 @@ static uint32_t aes_reg_read(struct aes_engine *s, uint64_t offset)
         return AES_Q_STATUS_VALUE;
     case AES_REG_FLAG_INFO:
         return s->flag_info;
-    case AES_REG_FIFO:
-        vm_guest_error(&s->dev, "read of the write-only FIFO");
-        return 0;
     default:
-        vm_guest_error(&s->dev, "read of unknown register 0x%03llx", (unsigned long long)offset);
-        return 0;
+        return aes_reg_read_unknown(s, offset);
     }
 }
 
@@ -703,22 +711,33 @@ static bool aes_access_ok(struct aes_engine *s, uint32_t region, uint64_t offset
     return false;
 }
 
+__attribute__((noinline)) static int aes_read_other(struct aes_engine *s, uint32_t region,
+                                                    uint64_t offset, uint32_t size, uint64_t *value)
+{
+    uint32_t (*half)(struct aes_engine *, uint64_t) =
+        region == AES_REGION_WINDOW1 ? aes_reg_read : aes_window2_read;
+
+    *value = 0;
+    if (aes_access_ok(s, region, offset, size, "read")) {
+        *value = half(s, offset);
+        if (size == 8) {
+            *value |= (uint64_t)half(s, offset + 4) << 32;
+        }
+    }
+    return 0;
+}
+
 static int aes_read(vmapple_device *dev, uint32_t region, uint64_t offset, uint32_t size,
                     uint64_t *value)
 {
     struct aes_engine *s = to_aes(dev);
-    uint32_t (*half)(struct aes_engine *, uint64_t);
 
-    if (vm_unlikely(!aes_access_ok(s, region, offset, size, "read"))) {
-        *value = 0;
+    if (vm_likely(region == AES_REGION_WINDOW1 && size == 4 && (offset & 3) == 0)) {
+        *value = aes_reg_read(s, offset);
         return 0;
     }
-    half = region == AES_REGION_WINDOW1 ? aes_reg_read : aes_window2_read;
-    *value = half(s, offset);
-    if (size == 8) {
-        *value |= (uint64_t)half(s, offset + 4) << 32;
-    }
-    return 0;
+    /* 8-byte reads, window 2 and bad accesses. */
+    return aes_read_other(s, region, offset, size, value);
 }
 
 static int aes_write(vmapple_device *dev, uint32_t region, uint64_t offset, uint32_t size,
