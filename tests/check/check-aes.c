@@ -101,9 +101,13 @@ static void load_iv(vmapple_device *dev, unsigned ctx, const uint8_t *iv)
  */
 static void resync(vmapple_device *dev)
 {
+    /* FLAG_INFO changes only when a FLAG runs: use values it does not hold now. */
+    uint32_t base = reg(dev, REG_FLAG_INFO) + 1;
+
     for (uint32_t i = 0; i < 20; i++) {
-        fifo(dev, 0x80000000u | (0xa0 + i));
-        if (reg(dev, REG_FLAG_INFO) == 0xa0 + i) {
+        uint32_t info = (base + i) & 0xff;
+        fifo(dev, 0x80000000u | info);
+        if (reg(dev, REG_FLAG_INFO) == info) {
             return;
         }
     }
