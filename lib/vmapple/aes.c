@@ -46,10 +46,11 @@ enum { AES_REGION_WINDOW1 = 0, AES_REGION_WINDOW2 = 1 };
 #define AES_IRQ_FLAG        (1u << 5)
 #define AES_IRQ_ALL         (AES_IRQ_INVALID_CMD | AES_IRQ_FLAG)
 
-/* Command FIFO. */
+/*
+ * Command FIFO: 9 words, enough for the longest supported command (KEY with
+ * a 256-bit key). KEY with a 512-bit (unsupported) key is 17 words.
+ */
 #define AES_FIFO_WORDS 9u
-/* The longest command: KEY with a 512-bit (unsupported) key, 1 + 16 words. */
-#define AES_MAX_CMD_WORDS 17u
 
 #define AES_OP_KEY       0x1u
 #define AES_OP_IV        0x2u
@@ -77,12 +78,12 @@ enum { AES_REGION_WINDOW1 = 0, AES_REGION_WINDOW2 = 1 };
 #define AES_MODE_ECB 0u
 #define AES_MODE_CBC 1u
 
-#define AES_BLOCK      16u
-#define AES_KEY_CTXS   2u
-#define AES_IV_CTXS    4u
-#define AES_MAX_KEY    32u
-#define AES_KEY_LEN_3  3u /* the key-length field value meaning 512 bits */
-#define AES_DIGEST_LEN 32u
+#define AES_BLOCK          16u
+#define AES_KEY_CTXS       2u
+#define AES_IV_CTXS        4u
+#define AES_MAX_KEY        32u
+#define AES_KEY_LENGTH_512 3u /* the KEY key-length field value for 512 bits */
+#define AES_DIGEST_LEN     32u
 
 /*
  * DATA without mem_map (or with overlapping buffers) goes through this one
@@ -505,7 +506,7 @@ static bool aes_cmd_key(struct aes_engine *s)
         vm_guest_error(&s->dev, "KEY: block mode %u is not ECB (0) or CBC (1)", mode);
         return false;
     }
-    if (AES_KEY_LENGTH(cmd) == AES_KEY_LEN_3) {
+    if (AES_KEY_LENGTH(cmd) == AES_KEY_LENGTH_512) {
         vm_guest_error(&s->dev, "KEY: 512-bit keys are not supported");
         return false;
     }
