@@ -16,5 +16,9 @@
 #include "platform.h"
 #include "bus.h"
 #include "blockdev.h"
+#include "bdif.h"
+#include "cfg.h"
+#include "pvpanic.h"
+#include "xhci.h"
 
 #endif /* LIBVMAPPLE_LIBVMAPPLE_H */

@@ -10,10 +10,16 @@ int main()
     vmapple_host_ops ops = VMAPPLE_HOST_OPS_INIT;
     vmapple_bus_range range = VMAPPLE_BUS_RANGE_INIT;
     vmapple_blockdev_file_options fo = VMAPPLE_BLOCKDEV_FILE_OPTIONS_INIT;
+    vmapple_cfg_options cfg = VMAPPLE_CFG_OPTIONS_INIT;
+    vmapple_pvpanic_options pvp = VMAPPLE_PVPANIC_OPTIONS_INIT;
+    vmapple_xhci_route xr = VMAPPLE_XHCI_ROUTE_INIT;
+    vmapple_bdif_options bdif = VMAPPLE_BDIF_OPTIONS_INIT;
     vmapple_bus *bus = nullptr;
 
     if (ops.size != sizeof(ops) || ops.log != nullptr || range.size != sizeof(range) ||
-        fo.size != sizeof(fo)) {
+        fo.size != sizeof(fo) || cfg.size != sizeof(cfg) || cfg.nr_cpus != 0 ||
+        pvp.size != sizeof(pvp) || pvp.event != nullptr || xr.size != sizeof(xr) ||
+        bdif.size != sizeof(bdif) || bdif.aux != nullptr) {
         std::fprintf(stderr, "an _INIT macro is wrong in C++\n");
         return 1;
     }
