@@ -472,6 +472,12 @@ VMAPPLE_API int vmapple_bdif_create(const vmapple_host_ops *ops, void *opaque,
         return vm_error_named("bdif", NULL, -EINVAL, "create: NULL out");
     }
     *out = NULL;
+    if (vm_sized_splits_field(user_opts, offsetof(vmapple_bdif_options, root), sizeof(opts.root)) ||
+        vm_sized_splits_field(user_opts, offsetof(vmapple_bdif_options, aux), sizeof(opts.aux))) {
+        return vm_error_named("bdif", NULL, -EINVAL,
+                              "bdif options: the size field ends inside a volume pointer; set it "
+                              "with VMAPPLE_BDIF_OPTIONS_INIT");
+    }
     ret = vm_copy_sized(&opts, sizeof(opts), user_opts, "bdif options");
     if (ret < 0) {
         return ret;

@@ -400,6 +400,13 @@ VMAPPLE_API int vmapple_cfg_create(const vmapple_host_ops *ops, void *opaque,
     /* The defaults of a NULL options pointer (and of an older, shorter struct). */
     opts.layout = VMAPPLE_CFG_LAYOUT_COMPILED;
     opts.nr_cpus = 1;
+    if (vm_sized_splits_field(user_opts, offsetof(vmapple_cfg_options, serial), sizeof(char *)) ||
+        vm_sized_splits_field(user_opts, offsetof(vmapple_cfg_options, model), sizeof(char *)) ||
+        vm_sized_splits_field(user_opts, offsetof(vmapple_cfg_options, soc_name), sizeof(char *))) {
+        return vm_error_named("cfg", NULL, -EINVAL,
+                              "cfg options: the size field ends inside a string pointer; set it "
+                              "with VMAPPLE_CFG_OPTIONS_INIT");
+    }
     ret = vm_copy_sized(&opts, sizeof(opts), user_opts, "cfg options");
     if (ret < 0) {
         return ret;

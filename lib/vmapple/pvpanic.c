@@ -180,6 +180,12 @@ VMAPPLE_API int vmapple_pvpanic_create(const vmapple_host_ops *ops, void *opaque
         return vm_error_named("pvpanic", NULL, -EINVAL, "create: NULL out");
     }
     *out = NULL;
+    if (vm_sized_splits_field(user_opts, offsetof(vmapple_pvpanic_options, event),
+                              sizeof(opts.event))) {
+        return vm_error_named("pvpanic", NULL, -EINVAL,
+                              "pvpanic options: the size field ends inside the event pointer; set "
+                              "it with VMAPPLE_PVPANIC_OPTIONS_INIT");
+    }
     ret = vm_copy_sized(&opts, sizeof(opts), user_opts, "pvpanic options");
     if (ret < 0) {
         return ret;

@@ -891,6 +891,13 @@ static void test_bdif_options(void **state)
     o.size = 2;
     assert_int_equal(vmapple_bdif_create(mock_host_ops(), h, &o, &dev), -EINVAL);
 
+    /* A size that ends inside a pointer field would copy half a pointer. */
+    o.size = offsetof(vmapple_bdif_options, aux) + 4;
+    assert_int_equal(vmapple_bdif_create(mock_host_ops(), h, &o, &dev), -EINVAL);
+    assert_non_null(strstr(vmapple_last_error(), "ends inside a volume pointer"));
+    o.size = offsetof(vmapple_bdif_options, root) + 1;
+    assert_int_equal(vmapple_bdif_create(mock_host_ops(), h, &o, &dev), -EINVAL);
+
     /* An older caller: only size and flags. */
     o.size = offsetof(vmapple_bdif_options, root);
     o.flags = VMAPPLE_BDIF_ALLOW_WRITES;

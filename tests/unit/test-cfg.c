@@ -395,6 +395,12 @@ static void test_cfg_other_options(void **state)
     o.size = 3;
     assert_int_equal(vmapple_cfg_create(NULL, NULL, &o, &dev), -EINVAL);
 
+    /* A size ending inside a string pointer would copy half a pointer. */
+    o.size = offsetof(vmapple_cfg_options, model) + 4;
+    expect_refused(&o, "ends inside a string pointer");
+    o.size = offsetof(vmapple_cfg_options, soc_name) + 7;
+    expect_refused(&o, "ends inside a string pointer");
+
     /* An older caller whose struct ends before nr_cpus gets the default 1. */
     o.size = offsetof(vmapple_cfg_options, nr_cpus);
     o.ecid = 42;

@@ -295,6 +295,10 @@ static void test_pvpanic_options(void **state)
     assert_int_equal(vmapple_pvpanic_create(NULL, NULL, NULL, &dev), 0);
     assert_int_equal(counts_of(dev).supported, 3);
     vmapple_device_destroy(dev);
+    /* A size ending inside the callback pointer. */
+    o.size = offsetof(vmapple_pvpanic_options, event) + 4;
+    assert_int_equal(vmapple_pvpanic_create(NULL, NULL, &o, &dev), -EINVAL);
+    assert_non_null(strstr(vmapple_last_error(), "ends inside the event pointer"));
     /* An older caller without the callback field. */
     o.size = offsetof(vmapple_pvpanic_options, event);
     o.events = 7;
