@@ -146,81 +146,43 @@ static uint8_t *bdif_bounce(struct bdif *b)
 }
 
 /*
- * Volume -> guest memory. Mapped guest memory is filled by the volume
- * directly; the rest goes through the bounded bounce buffer. Returns 0, or
- * a negative errno with *guest_fault telling whose fault it was.
+ * Moves len bytes between the volume at `off` and guest memory at `gpa`
+ * (write: guest -> volume). Mapped guest memory is read or filled by the
+ * volume directly; the rest goes through the bounded bounce buffer.
+ * Returns 0, or a negative errno with *guest_fault telling whose fault it was.
  */
-static int bdif_stream_read(struct bdif *b, vmapple_blockdev *bd, uint64_t off, uint64_t gpa,
-                            uint64_t len, bool *guest_fault)
+static int bdif_stream(struct bdif *b, vmapple_blockdev *bd, bool write, uint64_t off, uint64_t gpa,
+                       uint64_t len, bool *guest_fault)
 {
     while (len > 0) {
         uint64_t n;
-        void *host = vm_dma_map(&b->dev, gpa, len, true, &n);
+        /* Reading the volume stores into guest memory, hence writable = !write. */
+        void *host = vm_dma_map(&b->dev, gpa, len, !write, &n);
+        uint8_t *buf;
         int ret;
 
         if (host) {
-            ret = vm_blockdev_read(bd, off, host, n);
-            vm_dma_unmap(&b->dev, host, n, true);
+            ret = write ? vm_blockdev_write(bd, off, host, n) : vm_blockdev_read(bd, off, host, n);
+            vm_dma_unmap(&b->dev, host, n, !write);
             if (ret < 0) {
                 *guest_fault = false;
                 return ret;
             }
         } else {
-            uint8_t *buf = bdif_bounce(b);
+            buf = bdif_bounce(b);
             if (!buf) {
                 *guest_fault = false;
                 return -ENOMEM;
             }
             n = VM_MIN(len, (uint64_t)BDIF_CHUNK);
-            ret = vm_blockdev_read(bd, off, buf, n);
+            ret = write ? vm_dma_read(&b->dev, gpa, buf, n) : vm_blockdev_read(bd, off, buf, n);
             if (ret < 0) {
-                *guest_fault = false;
+                *guest_fault = write;
                 return ret;
             }
-            ret = vm_dma_write(&b->dev, gpa, buf, n);
+            ret = write ? vm_blockdev_write(bd, off, buf, n) : vm_dma_write(&b->dev, gpa, buf, n);
             if (ret < 0) {
-                *guest_fault = true;
-                return ret;
-            }
-        }
-        off += n;
-        gpa += n;
-        len -= n;
-    }
-    return 0;
-}
-
-/* Guest memory -> volume; the mirror image of bdif_stream_read(). */
-static int bdif_stream_write(struct bdif *b, vmapple_blockdev *bd, uint64_t off, uint64_t gpa,
-                             uint64_t len, bool *guest_fault)
-{
-    while (len > 0) {
-        uint64_t n;
-        void *host = vm_dma_map(&b->dev, gpa, len, false, &n);
-        int ret;
-
-        if (host) {
-            ret = vm_blockdev_write(bd, off, host, n);
-            vm_dma_unmap(&b->dev, host, n, false);
-            if (ret < 0) {
-                *guest_fault = false;
-                return ret;
-            }
-        } else {
-            uint8_t *buf = bdif_bounce(b);
-            if (!buf) {
-                *guest_fault = false;
-                return -ENOMEM;
-            }
-            n = VM_MIN(len, (uint64_t)BDIF_CHUNK);
-            ret = vm_dma_read(&b->dev, gpa, buf, n);
-            if (ret < 0) {
-                *guest_fault = true;
-                return ret;
-            }
-            ret = vm_blockdev_write(bd, off, buf, n);
-            if (ret < 0) {
-                *guest_fault = false;
+                *guest_fault = !write;
                 return ret;
             }
         }
@@ -300,7 +262,7 @@ static uint8_t bdif_exec_request(struct bdif *b, uint32_t unit, const struct bdi
         return BDIF_STATUS_FAILED;
     }
     if (!write) {
-        ret = bdif_stream_read(b, bd, off, data->addr, data->len, &guest_fault);
+        ret = bdif_stream(b, bd, false, off, data->addr, data->len, &guest_fault);
         if (ret < 0) {
             return bdif_transfer_failed(b, name, false, sector, data, ret, guest_fault);
         }
@@ -317,7 +279,7 @@ static uint8_t bdif_exec_request(struct bdif *b, uint32_t unit, const struct bdi
         vm_guest_error(&b->dev, "%s: write request to a read-only volume", name);
         return BDIF_STATUS_FAILED;
     }
-    ret = bdif_stream_write(b, bd, off, data->addr, data->len, &guest_fault);
+    ret = bdif_stream(b, bd, true, off, data->addr, data->len, &guest_fault);
     if (ret < 0) {
         return bdif_transfer_failed(b, name, true, sector, data, ret, guest_fault);
     }

@@ -710,13 +710,23 @@ static void test_bdif_write(void **state)
     assert_memory_equal(f->root->data + 5 * 512, g, len);
     assert_true(f->root->max_write_len <= (1u << 20));
     assert_int_equal(f->root->flushes, 0);
-    /* Zero-copy: straight from the mapping. */
+    /*
+     * Zero-copy: straight from the mapping, which is read-only. The guard
+     * allows writes to the status byte only: a writable mapping of the data
+     * buffer would count as a stray write.
+     */
     f->h->allow_map = true;
     memset(g, 0x42, 4096);
+    f->h->guard_writes = true;
+    f->h->guard_lo = STAT;
+    f->h->guard_hi = STAT + 1;
     assert_int_equal(run(f, UNIT_AUX, 1, DATA, 4096, FLAGS_WRITE), 0);
     assert_memory_equal(f->aux->data + 512, g, 4096);
     assert_int_equal(f->aux->writes, 1);
     assert_int_equal(f->h->maps_live, 0);
+    assert_int_equal(f->h->maps_total, 1);
+    assert_int_equal(f->h->stray_writes, 0);
+    f->h->guard_writes = false;
     /* Ends exactly at the end: fine; crosses it: nothing written. */
     assert_int_equal(run(f, UNIT_AUX, (uint32_t)(AUX_CAP / 512) - 8, DATA, 4096, FLAGS_WRITE), 0);
     unsigned writes = f->aux->writes;
