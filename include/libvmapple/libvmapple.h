@@ -17,5 +17,8 @@
 #include "bus.h"
 #include "blockdev.h"
 #include "pci.h"
+#include "dma-backend.h"
+#include "apple-dma-pci.h"
+#include "vfio-apple.h"
 
 #endif /* LIBVMAPPLE_LIBVMAPPLE_H */

@@ -14,10 +14,17 @@ int main(void)
     vmapple_blockdev_file_options fo = VMAPPLE_BLOCKDEV_FILE_OPTIONS_INIT;
     vmapple_blockdev_ops bo = VMAPPLE_BLOCKDEV_OPS_INIT;
     vmapple_blockdev_options bopt = VMAPPLE_BLOCKDEV_OPTIONS_INIT;
+    vmapple_apple_dma_pci_options adp = VMAPPLE_APPLE_DMA_PCI_OPTIONS_INIT;
+    vmapple_vfio_backend_ops vbo = VMAPPLE_VFIO_BACKEND_OPS_INIT;
+    vmapple_vfio_apple_options vao = VMAPPLE_VFIO_APPLE_OPTIONS_INIT;
+    vmapple_dma_ops dops = VMAPPLE_DMA_OPS_INIT;
 
     if (ops.size != sizeof(ops) || static_ops.size != sizeof(ops) || ops.mem_read != NULL ||
         range.size != sizeof(range) || fo.size != sizeof(fo) || fo.flags != 0 ||
-        bo.size != sizeof(bo) || bopt.size != sizeof(bopt)) {
+        bo.size != sizeof(bo) || bopt.size != sizeof(bopt) || adp.size != sizeof(adp) ||
+        adp.dma != NULL || vbo.size != sizeof(vbo) || vao.size != sizeof(vao) ||
+        vao.backend != NULL || dops.size != sizeof(dops) ||
+        VMAPPLE_VFIO_HOST_FN(0x12, 3, 4) != 0x120304u) {
         fprintf(stderr, "an _INIT macro is wrong\n");
         return 1;
     }

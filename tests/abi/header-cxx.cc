@@ -10,10 +10,13 @@ int main()
     vmapple_host_ops ops = VMAPPLE_HOST_OPS_INIT;
     vmapple_bus_range range = VMAPPLE_BUS_RANGE_INIT;
     vmapple_blockdev_file_options fo = VMAPPLE_BLOCKDEV_FILE_OPTIONS_INIT;
+    vmapple_vfio_apple_options vao = VMAPPLE_VFIO_APPLE_OPTIONS_INIT;
+    vmapple_sim_dart_options sdo = VMAPPLE_SIM_DART_OPTIONS_INIT;
     vmapple_bus *bus = nullptr;
 
     if (ops.size != sizeof(ops) || ops.log != nullptr || range.size != sizeof(range) ||
-        fo.size != sizeof(fo)) {
+        fo.size != sizeof(fo) || vao.size != sizeof(vao) || vao.irq_deliver != nullptr ||
+        sdo.size != sizeof(sdo) || VMAPPLE_VFIO_HOST_FN(1, 2, 3) != 0x010203u) {
         std::fprintf(stderr, "an _INIT macro is wrong in C++\n");
         return 1;
     }

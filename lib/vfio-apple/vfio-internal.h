@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal interfaces shared by the files of lib/vfio-apple. */
+#ifndef VMAPPLE_VFIO_INTERNAL_H
+#define VMAPPLE_VFIO_INTERNAL_H
+
+#include <pthread.h>
+
+#include "core.h"
+
+/* Take a reference on a DMA backend (a device keeps one). */
+VM_HIDDEN void vm_dma_backend_ref(vmapple_dma_backend *dma);
+/* The backend's name in log lines and errors ("identity", "sim-dart", "host"). */
+VM_HIDDEN const char *vm_dma_backend_name(const vmapple_dma_backend *dma);
+/* Create a backend from callbacks (copied as the library knows them), with limits. */
+VM_HIDDEN int vm_dma_backend_new(const vmapple_dma_ops *ops, void *opaque, const char *name,
+                                 uint32_t max_mappings, uint64_t max_bytes,
+                                 vmapple_dma_backend **out);
+
+/* Take a reference on a vfio backend (a passthrough function keeps one). */
+VM_HIDDEN void vm_vfio_backend_ref(vmapple_vfio_backend *backend);
+
+/*
+ * The libpciaccess backend's operations (vfio-pciaccess.c). Returns
+ * -ENOTSUP when built without libpciaccess.
+ */
+VM_HIDDEN int vm_pciaccess_open(const vmapple_vfio_pciaccess_options *opts,
+                                vmapple_vfio_backend **out);
+
+#endif /* VMAPPLE_VFIO_INTERNAL_H */
