@@ -61,7 +61,10 @@
  *
  * State: save writes the live mappings; load registers each again with the
  * loading device's backend and fails (-EINVAL, nothing changed) unless every
- * one gets the same bus address (the identity backend always does).
+ * one gets the same bus address (the identity backend always does). A live
+ * mapping identical to a saved one is kept as it is, so a device loads its
+ * own state whatever its backend; live mappings the state lacks are
+ * unregistered.
  */
 #ifndef LIBVMAPPLE_APPLE_DMA_PCI_H
 #define LIBVMAPPLE_APPLE_DMA_PCI_H

@@ -42,6 +42,12 @@
 
 /* MAP entries checked through mem_map in at most this many pieces. */
 #define ADP_MAX_RAM_PIECES 16u
+/*
+ * Host mappings a doorbell keeps open for the RAM checks of its entries
+ * (released before the doorbell returns), and the span each one asks for.
+ */
+#define ADP_WINDOWS      4u
+#define ADP_WINDOW_BYTES (2ull << 20)
 
 #define ADP_STATE_VERSION 1
 #define ADP_NO_MAPPING    UINT32_MAX
@@ -84,6 +90,13 @@ struct apple_dma_pci {
     /* One batch of requests and responses, max_entries long. */
     uint8_t *req_buf, *resp_buf;
 
+    /* Host mappings open during one doorbell (see adp_range_is_ram). */
+    struct {
+        uint64_t gpa, len;
+        void *host;
+    } win[ADP_WINDOWS];
+    uint32_t nr_win, next_win;
+
     /* The first failure of the batch being processed, for one log line. */
     uint32_t failed, first_failed;
     char first_why[96];
@@ -105,30 +118,52 @@ static struct adp_mapping *adp_find(struct apple_dma_pci *a, uint64_t gpa, uint3
     return vm_u64map_get(&a->by_gpa, gpa, idx) ? &a->maps[*idx] : NULL;
 }
 
+/* The slot the next mapping would take, or ADP_NO_MAPPING when max_mappings are live. */
+static uint32_t adp_peek_slot(const struct apple_dma_pci *a)
+{
+    if (a->free_head != ADP_NO_MAPPING) {
+        return a->free_head;
+    }
+    return a->nr_maps < a->opts.max_mappings ? a->nr_maps : ADP_NO_MAPPING;
+}
+
+/* Take the slot adp_peek_slot() named, growing the array. */
+static int adp_take_slot(struct apple_dma_pci *a, uint32_t idx)
+{
+    if (idx == a->free_head) {
+        a->free_head = a->maps[idx].next_free;
+        return 0;
+    }
+    if (idx == a->cap_maps) {
+        uint32_t cap = VM_MIN(a->cap_maps ? a->cap_maps * 2 : 64, a->opts.max_mappings);
+        struct adp_mapping *maps = realloc(a->maps, (size_t)cap * sizeof(*maps));
+        if (!maps) {
+            return -ENOMEM;
+        }
+        a->maps = maps;
+        a->cap_maps = cap;
+    }
+    a->nr_maps++;
+    return 0;
+}
+
+static void adp_give_slot(struct apple_dma_pci *a, uint32_t idx)
+{
+    a->maps[idx].refs = 0;
+    a->maps[idx].next_free = a->free_head;
+    a->free_head = idx;
+}
+
+/* Record a mapping whose gpa is not in the table (load). */
 static int adp_add(struct apple_dma_pci *a, const struct adp_mapping *m)
 {
-    uint32_t idx;
+    uint32_t idx = adp_peek_slot(a);
 
-    if (a->free_head != ADP_NO_MAPPING) {
-        idx = a->free_head;
-        a->free_head = a->maps[idx].next_free;
-    } else {
-        if (a->nr_maps == a->cap_maps) {
-            uint32_t cap = a->cap_maps ? a->cap_maps * 2 : 64;
-            struct adp_mapping *maps;
-            cap = VM_MIN(cap, a->opts.max_mappings);
-            maps = realloc(a->maps, (size_t)cap * sizeof(*maps));
-            if (!maps) {
-                return -ENOMEM;
-            }
-            a->maps = maps;
-            a->cap_maps = cap;
-        }
-        idx = a->nr_maps++;
+    if (idx == ADP_NO_MAPPING || adp_take_slot(a, idx) < 0) {
+        return -ENOMEM;
     }
     if (vm_u64map_insert(&a->by_gpa, m->gpa, idx) < 0) {
-        a->maps[idx].next_free = a->free_head;
-        a->free_head = idx;
+        adp_give_slot(a, idx);
         return -ENOMEM;
     }
     a->maps[idx] = *m;
@@ -139,9 +174,7 @@ static int adp_add(struct apple_dma_pci *a, const struct adp_mapping *m)
 static void adp_remove(struct apple_dma_pci *a, uint32_t idx)
 {
     vm_u64map_remove(&a->by_gpa, a->maps[idx].gpa);
-    a->maps[idx].refs = 0;
-    a->maps[idx].next_free = a->free_head;
-    a->free_head = idx;
+    adp_give_slot(a, idx);
     a->live--;
 }
 
@@ -190,12 +223,41 @@ static bool adp_array_is_ram(struct apple_dma_pci *a, uint64_t gpa, uint64_t len
     return done == len || vm_dma_read(&a->dev, gpa + done, scratch, len - done) == 0;
 }
 
+/* Release the host mappings a doorbell kept open. */
+static void adp_windows_release(struct apple_dma_pci *a)
+{
+    for (uint32_t i = 0; i < a->nr_win; i++) {
+        vm_dma_unmap(&a->dev, a->win[i].host, a->win[i].len, false);
+    }
+    a->nr_win = 0;
+    a->next_win = 0;
+}
+
+/* A mapping kept open for the rest of the doorbell, replacing the oldest. */
+static void adp_window_add(struct apple_dma_pci *a, uint64_t gpa, uint64_t len, void *host)
+{
+    uint32_t i;
+
+    if (a->nr_win < ADP_WINDOWS) {
+        i = a->nr_win++;
+    } else {
+        i = a->next_win;
+        vm_dma_unmap(&a->dev, a->win[i].host, a->win[i].len, false);
+    }
+    a->win[i].gpa = gpa;
+    a->win[i].len = len;
+    a->win[i].host = host;
+    a->next_win = (i + 1) % ADP_WINDOWS;
+}
+
 /*
  * Is the MAP range [gpa, gpa + len) guest RAM? Sets *host when one host
- * mapping covers it. Guest RAM is one range on vmapple, so beyond what
- * mem_map shows in a few pieces (or where the host has or gives no mapping)
- * both ends of the rest are probed with mem_read: a bounded check however
- * long the range.
+ * mapping covers it. Mappings are asked for in windows of a few MiB and
+ * kept open until the doorbell returns, so a batch of nearby buffers costs
+ * one mem_map, not one per entry. Guest RAM is one range on vmapple, so
+ * beyond what mem_map shows in a few pieces (or where the host has or gives
+ * no mapping) both ends of the rest are probed with mem_read: a bounded
+ * check however long the range.
  */
 static bool adp_range_is_ram(struct apple_dma_pci *a, uint64_t gpa, uint64_t len, void **host)
 {
@@ -203,6 +265,29 @@ static bool adp_range_is_ram(struct apple_dma_pci *a, uint64_t gpa, uint64_t len
     uint8_t probe;
 
     *host = NULL;
+    /* Most recently opened first: a batch usually walks one buffer area. */
+    for (uint32_t k = 0; k < a->nr_win; k++) {
+        uint32_t i = (a->next_win + ADP_WINDOWS - 1 - k) % ADP_WINDOWS;
+        uint64_t off = gpa - a->win[i].gpa;
+        if (i < a->nr_win && gpa >= a->win[i].gpa && off < a->win[i].len &&
+            len <= a->win[i].len - off) {
+            *host = (uint8_t *)a->win[i].host + off;
+            return true;
+        }
+    }
+    if (a->dev.ops.mem_map && len <= ADP_WINDOW_BYTES) {
+        uint64_t want = vm_range_ok(gpa, ADP_WINDOW_BYTES) ? ADP_WINDOW_BYTES : len;
+        uint64_t got;
+        void *p = vm_dma_map(&a->dev, gpa, want, true, &got);
+        if (p && got >= len) {
+            adp_window_add(a, gpa, got, p);
+            *host = p;
+            return true;
+        }
+        if (p) {
+            vm_dma_unmap(&a->dev, p, got, false);
+        }
+    }
     for (uint32_t piece = 0; a->dev.ops.mem_map && done < len && piece < ADP_MAX_RAM_PIECES;
          piece++) {
         uint64_t got;
@@ -236,10 +321,10 @@ static void adp_entry_failed(struct apple_dma_pci *a, uint32_t i, const char *wh
 static uint32_t adp_map_entry(struct apple_dma_pci *a, uint32_t i, uint64_t gpa, uint64_t len,
                               uint32_t flags, uint64_t *bus, uint64_t *bus_len)
 {
-    struct adp_mapping m = { 0 };
-    struct adp_mapping *old;
-    uint32_t idx;
+    struct adp_mapping *m;
+    uint32_t idx = adp_peek_slot(a), found = idx;
     void *host;
+    int ret;
 
     *bus = 0;
     *bus_len = 0;
@@ -247,42 +332,56 @@ static uint32_t adp_map_entry(struct apple_dma_pci *a, uint32_t i, uint64_t gpa,
         adp_entry_failed(a, i, len ? "range wraps" : "length 0");
         return ADP_STATUS_IOERR;
     }
-    old = adp_find(a, gpa, &idx);
-    if (old) {
+    /* One probe finds a live mapping of this gpa or claims the key for a new one. */
+    if (idx == ADP_NO_MAPPING) {
+        ret = vm_u64map_get(&a->by_gpa, gpa, &found) ? 1 : -ENOSPC;
+    } else {
+        ret = vm_u64map_get_or_insert(&a->by_gpa, gpa, &found);
+    }
+    if (ret == 1) {
+        m = &a->maps[found];
         /* The id is the gpa: only an identical second MAP can share it. */
-        if (old->len != len || old->flags != flags || old->refs == UINT32_MAX) {
+        if (m->len != len || m->flags != flags || m->refs == UINT32_MAX) {
             adp_entry_failed(a, i, "gpa already mapped with another length or flags");
             return ADP_STATUS_IOERR;
         }
-        old->refs++;
-        *bus = old->bus;
-        *bus_len = old->bus_len;
+        m->refs++;
+        *bus = m->bus;
+        *bus_len = m->bus_len;
         return ADP_STATUS_OK;
     }
-    if (a->live >= a->opts.max_mappings) {
-        adp_entry_failed(a, i, "device's mapping table full (max_mappings)");
+    if (ret < 0) {
+        adp_entry_failed(
+            a, i, ret == -ENOSPC ? "device's mapping table full (max_mappings)" : "out of memory");
         return ADP_STATUS_IOERR;
     }
-    if (!adp_range_is_ram(a, gpa, len, &host)) {
-        adp_entry_failed(a, i, "range is not guest RAM");
-        return ADP_STATUS_IOERR;
-    }
-    if (vmapple_dma_backend_map(a->dma, gpa, host, len, flags, &m.bus, &m.bus_len) < 0) {
-        adp_entry_failed(a, i, vmapple_dma_backend_last_error(a->dma));
-        return ADP_STATUS_IOERR;
-    }
-    m.gpa = gpa;
-    m.len = len;
-    m.flags = flags;
-    m.refs = 1;
-    if (adp_add(a, &m) < 0) {
-        vmapple_dma_backend_unmap(a->dma, gpa, len, m.bus, m.bus_len);
+    if (adp_take_slot(a, idx) < 0) {
+        vm_u64map_remove(&a->by_gpa, gpa);
         adp_entry_failed(a, i, "out of memory");
         return ADP_STATUS_IOERR;
     }
-    *bus = m.bus;
-    *bus_len = m.bus_len;
+    m = &a->maps[idx];
+    if (!adp_range_is_ram(a, gpa, len, &host)) {
+        adp_entry_failed(a, i, "range is not guest RAM");
+        goto undo;
+    }
+    if (vm_dma_backend_map_locked(a->dma, gpa, host, len, flags, &m->bus, &m->bus_len) < 0) {
+        adp_entry_failed(a, i, vmapple_dma_backend_last_error(a->dma));
+        goto undo;
+    }
+    m->gpa = gpa;
+    m->len = len;
+    m->flags = flags;
+    m->refs = 1;
+    a->live++;
+    *bus = m->bus;
+    *bus_len = m->bus_len;
     return ADP_STATUS_OK;
+
+undo:
+    vm_u64map_remove(&a->by_gpa, gpa);
+    adp_give_slot(a, idx);
+    return ADP_STATUS_IOERR;
 }
 
 static uint32_t adp_unmap_entry(struct apple_dma_pci *a, uint32_t i, uint64_t id, uint64_t size)
@@ -303,13 +402,16 @@ static uint32_t adp_unmap_entry(struct apple_dma_pci *a, uint32_t i, uint64_t id
         m->refs--;
         return ADP_STATUS_OK;
     }
-    if (vmapple_dma_backend_unmap(a->dma, m->gpa, m->len, m->bus, m->bus_len) < 0) {
+    if (vm_dma_backend_unmap_locked(a->dma, m->gpa, m->len, m->bus, m->bus_len) < 0) {
         adp_entry_failed(a, i, vmapple_dma_backend_last_error(a->dma));
         return ADP_STATUS_IOERR;
     }
     adp_remove(a, idx);
     return ADP_STATUS_OK;
 }
+
+/* How far ahead a batch prefetches the mapping table. */
+#define ADP_PREFETCH 8u
 
 static void adp_process_map(struct apple_dma_pci *a, uint32_t count)
 {
@@ -322,7 +424,12 @@ static void adp_process_map(struct apple_dma_pci *a, uint32_t count)
         uint64_t len = l->wide ? vm_ld_le64(req + 8) : vm_ld_le32(req + 8);
         uint32_t flags = vm_ld_le32(req + (l->wide ? 16 : 12));
         uint64_t bus, bus_len;
-        uint32_t st = adp_map_entry(a, i, gpa, len, flags, &bus, &bus_len);
+        uint32_t st;
+
+        if (i + ADP_PREFETCH < count) {
+            vm_u64map_prefetch(&a->by_gpa, vm_ld_le64(req + ADP_PREFETCH * l->map_req));
+        }
+        st = adp_map_entry(a, i, gpa, len, flags, &bus, &bus_len);
 
         vm_st_le64(resp, gpa);
         vm_st_le64(resp + 8, bus);
@@ -345,6 +452,10 @@ static void adp_process_unmap(struct apple_dma_pci *a, uint32_t count)
         const uint8_t *req = a->req_buf + (size_t)i * l->unmap_req;
         uint8_t *resp = a->resp_buf + (size_t)i * l->unmap_resp;
         uint64_t id = vm_ld_le64(req);
+
+        if (i + ADP_PREFETCH < count) {
+            vm_u64map_prefetch(&a->by_gpa, vm_ld_le64(req + ADP_PREFETCH * l->unmap_req));
+        }
 
         vm_st_le64(resp, id);
         vm_st_le32(resp + 8, adp_unmap_entry(a, i, id, vm_ld_le64(req + 8)));
@@ -418,11 +529,15 @@ static void adp_doorbell(struct apple_dma_pci *a)
         return;
     }
     a->failed = 0;
+    /* One acquisition of the backend for the whole batch. */
+    vm_dma_backend_lock(a->dma);
     if (type == ADP_TYPE_MAP) {
         adp_process_map(a, count);
     } else {
         adp_process_unmap(a, count);
     }
+    vm_dma_backend_unlock(a->dma);
+    adp_windows_release(a);
     a->status = a->failed ? ADP_STATUS_IOERR : ADP_STATUS_OK;
     if (a->failed) {
         vm_log_ratelimited(&a->dev, VMAPPLE_LOG_GUEST_ERROR,
@@ -563,15 +678,37 @@ static int adp_check_option(struct apple_dma_pci *a, const char *name, uint64_t 
                     (unsigned long long)saved, (unsigned long long)mine);
 }
 
-/* Register the loaded mappings again; all get their saved bus address or none stays. */
-static int adp_remap(struct apple_dma_pci *a, struct adp_mapping *maps, uint32_t n)
+/* A live mapping identical to a saved one (loading a device's own state). */
+static bool adp_same_live(struct apple_dma_pci *a, const struct adp_mapping *m)
 {
-    for (uint32_t i = 0; i < n; i++) {
+    uint32_t idx;
+    const struct adp_mapping *old = adp_find(a, m->gpa, &idx);
+
+    return old && old->len == m->len && old->flags == m->flags && old->bus == m->bus &&
+           old->bus_len == m->bus_len;
+}
+
+/*
+ * Register the loaded mappings again; every one gets its saved bus address
+ * or none stays. An identical live mapping is kept as it is (`kept`).
+ */
+static int adp_remap(struct apple_dma_pci *a, struct adp_mapping *maps, bool *kept, uint32_t n)
+{
+    bool was_enabled = a->dev.dma_enabled;
+    int ret = 0;
+
+    /* The RAM checks are the device's own, whatever the guest's bus master says. */
+    a->dev.dma_enabled = true;
+    for (uint32_t i = 0; i < n && ret == 0; i++) {
         struct adp_mapping *m = &maps[i];
         uint64_t bus, bus_len;
         void *host;
-        int ret = -EFAULT;
 
+        kept[i] = adp_same_live(a, m);
+        if (kept[i]) {
+            continue;
+        }
+        ret = -EFAULT;
         if (adp_range_is_ram(a, m->gpa, m->len, &host)) {
             ret = vmapple_dma_backend_map(a->dma, m->gpa, host, m->len, m->flags, &bus, &bus_len);
         }
@@ -581,17 +718,50 @@ static int adp_remap(struct apple_dma_pci *a, struct adp_mapping *maps, uint32_t
         }
         if (ret < 0) {
             for (uint32_t j = 0; j < i; j++) {
-                vmapple_dma_backend_unmap(a->dma, maps[j].gpa, maps[j].len, maps[j].bus,
-                                          maps[j].bus_len);
+                if (!kept[j]) {
+                    vmapple_dma_backend_unmap(a->dma, maps[j].gpa, maps[j].len, maps[j].bus,
+                                              maps[j].bus_len);
+                }
             }
-            return vm_error(&a->dev, -EINVAL,
-                            "load: mapping of gpa 0x%llx cannot be registered again with the "
-                            "%s backend at bus address 0x%llx",
-                            (unsigned long long)m->gpa, vm_dma_backend_name(a->dma),
-                            (unsigned long long)m->bus);
+            ret = vm_error(&a->dev, -EINVAL,
+                           "load: mapping of gpa 0x%llx cannot be registered again with the "
+                           "%s backend at bus address 0x%llx",
+                           (unsigned long long)m->gpa, vm_dma_backend_name(a->dma),
+                           (unsigned long long)m->bus);
         }
     }
-    return 0;
+    adp_windows_release(a);
+    a->dev.dma_enabled = was_enabled;
+    return ret;
+}
+
+/* Commit a load: drop the live mappings the state does not keep, install the state's. */
+static void adp_replace_mappings(struct apple_dma_pci *a, const struct adp_mapping *maps,
+                                 const bool *kept, uint32_t n, const struct vm_u64map *loaded)
+{
+    for (uint32_t i = 0; i < a->nr_maps; i++) {
+        const struct adp_mapping *m = &a->maps[i];
+        uint32_t j;
+        if (m->refs == 0 || (vm_u64map_get(loaded, m->gpa, &j) && kept[j])) {
+            continue;
+        }
+        if (vmapple_dma_backend_unmap(a->dma, m->gpa, m->len, m->bus, m->bus_len) < 0) {
+            vm_log(&a->dev, VMAPPLE_LOG_ERROR, "load: dropping mapping of gpa 0x%llx: %s",
+                   (unsigned long long)m->gpa, vmapple_dma_backend_last_error(a->dma));
+        }
+    }
+    vm_u64map_clear(&a->by_gpa);
+    a->nr_maps = 0;
+    a->live = 0;
+    a->free_head = ADP_NO_MAPPING;
+    for (uint32_t i = 0; i < n; i++) {
+        if (adp_add(a, &maps[i]) < 0) {
+            vmapple_dma_backend_unmap(a->dma, maps[i].gpa, maps[i].len, maps[i].bus,
+                                      maps[i].bus_len);
+            vm_log(&a->dev, VMAPPLE_LOG_ERROR, "load: out of memory; mapping of gpa 0x%llx dropped",
+                   (unsigned long long)maps[i].gpa);
+        }
+    }
 }
 
 static int adp_load(vmapple_device *dev, struct vm_state_reader *r, uint32_t version)
@@ -599,6 +769,7 @@ static int adp_load(vmapple_device *dev, struct vm_state_reader *r, uint32_t ver
     struct apple_dma_pci *a = to_adp(dev);
     struct vm_pci_snapshot *snap;
     struct adp_mapping *maps = NULL;
+    bool *kept = NULL;
     struct vm_u64map seen;
     uint32_t layout, max_entries, max_mappings, status, live;
     uint16_t managed_bdf;
@@ -648,7 +819,8 @@ static int adp_load(vmapple_device *dev, struct vm_state_reader *r, uint32_t ver
         goto fail;
     }
     maps = calloc(live ? live : 1, sizeof(*maps));
-    if (!maps) {
+    kept = calloc(live ? live : 1, sizeof(*kept));
+    if (!maps || !kept) {
         ret = -ENOMEM;
         goto fail;
     }
@@ -673,31 +845,25 @@ static int adp_load(vmapple_device *dev, struct vm_state_reader *r, uint32_t ver
         ret = vm_error(dev, -EBADMSG, "load: truncated or oversized state");
         goto fail;
     }
-    ret = adp_remap(a, maps, live);
+    ret = adp_remap(a, maps, kept, live);
     if (ret < 0) {
         goto fail;
     }
     /* Everything checked: commit. */
-    adp_unmap_all(a);
-    for (uint32_t i = 0; i < live; i++) {
-        if (adp_add(a, &maps[i]) < 0) {
-            vmapple_dma_backend_unmap(a->dma, maps[i].gpa, maps[i].len, maps[i].bus,
-                                      maps[i].bus_len);
-            vm_log(dev, VMAPPLE_LOG_ERROR, "load: out of memory; mapping of gpa 0x%llx dropped",
-                   (unsigned long long)maps[i].gpa);
-        }
-    }
+    adp_replace_mappings(a, maps, kept, live, &seen);
     vm_pci_load_commit(&a->pci, snap);
     a->cmd_gpa = cmd_gpa;
     a->status = status;
     a->doorbells = doorbells;
     vm_u64map_free(&seen);
     free(maps);
+    free(kept);
     return 0;
 
 fail:
     vm_u64map_free(&seen);
     free(maps);
+    free(kept);
     vm_pci_snapshot_free(snap);
     return ret;
 }

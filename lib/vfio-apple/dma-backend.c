@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "u64map.h"
 #include "vfio-internal.h"
 
 struct vmapple_dma_backend {
@@ -108,21 +107,26 @@ VMAPPLE_API int vmapple_dma_backend_create(const vmapple_dma_ops *ops, void *opa
     return vm_dma_backend_new(ops, opaque, "host", opts.max_mappings, opts.max_bytes, out);
 }
 
-VMAPPLE_API int vmapple_dma_backend_map(vmapple_dma_backend *dma, uint64_t gpa, void *host,
-                                        uint64_t len, uint32_t flags, uint64_t *bus_addr,
-                                        uint64_t *bus_len)
+void vm_dma_backend_lock(vmapple_dma_backend *dma)
+{
+    pthread_mutex_lock(&dma->lock);
+}
+
+void vm_dma_backend_unlock(vmapple_dma_backend *dma)
+{
+    pthread_mutex_unlock(&dma->lock);
+}
+
+int vm_dma_backend_map_locked(vmapple_dma_backend *dma, uint64_t gpa, void *host, uint64_t len,
+                              uint32_t flags, uint64_t *bus_addr, uint64_t *bus_len)
 {
     uint64_t addr = 0, blen = 0;
     int ret;
 
-    if (!dma || !bus_addr || !bus_len) {
-        return dma_error(dma, -EINVAL, "map: NULL argument");
-    }
-    if (len == 0 || !vm_range_ok(gpa, len)) {
+    if (vm_unlikely(len == 0 || !vm_range_ok(gpa, len))) {
         return dma_error(dma, -EINVAL, "map: %llu bytes at 0x%llx %s", (unsigned long long)len,
                          (unsigned long long)gpa, len ? "wrap around" : "(empty)");
     }
-    pthread_mutex_lock(&dma->lock);
     if (dma->max_mappings && dma->mappings >= dma->max_mappings) {
         ret = dma_error(dma, -ENOSPC, "%s: %u live mappings, the limit (max_mappings) is %u",
                         dma->name, dma->mappings, dma->max_mappings);
@@ -155,13 +159,45 @@ VMAPPLE_API int vmapple_dma_backend_map(vmapple_dma_backend *dma, uint64_t gpa, 
     }
     dma->mappings++;
     dma->bytes += len;
-    pthread_mutex_unlock(&dma->lock);
     *bus_addr = addr;
     *bus_len = blen;
     return 0;
 
 fail:
     dma->failed_maps++;
+    return ret;
+}
+
+int vm_dma_backend_unmap_locked(vmapple_dma_backend *dma, uint64_t gpa, uint64_t len,
+                                uint64_t bus_addr, uint64_t bus_len)
+{
+    int ret = dma->ops.unmap(dma->opaque, gpa, len, bus_addr, bus_len);
+
+    if (ret > 0) {
+        ret = -EIO;
+    }
+    if (ret < 0) {
+        return dma_error(dma, ret, "%s: unmap of bus 0x%llx (%llu bytes) failed: %s", dma->name,
+                         (unsigned long long)bus_addr, (unsigned long long)bus_len,
+                         vmapple_strerror(ret));
+    }
+    /* Counts never go below zero, whatever a caller unmaps. */
+    dma->mappings -= dma->mappings ? 1 : 0;
+    dma->bytes -= VM_MIN(len, dma->bytes);
+    return 0;
+}
+
+VMAPPLE_API int vmapple_dma_backend_map(vmapple_dma_backend *dma, uint64_t gpa, void *host,
+                                        uint64_t len, uint32_t flags, uint64_t *bus_addr,
+                                        uint64_t *bus_len)
+{
+    int ret;
+
+    if (!dma || !bus_addr || !bus_len) {
+        return dma_error(dma, -EINVAL, "map: NULL argument");
+    }
+    pthread_mutex_lock(&dma->lock);
+    ret = vm_dma_backend_map_locked(dma, gpa, host, len, flags, bus_addr, bus_len);
     pthread_mutex_unlock(&dma->lock);
     return ret;
 }
@@ -175,18 +211,7 @@ VMAPPLE_API int vmapple_dma_backend_unmap(vmapple_dma_backend *dma, uint64_t gpa
         return dma_error(NULL, -EINVAL, "unmap: NULL backend");
     }
     pthread_mutex_lock(&dma->lock);
-    ret = dma->ops.unmap(dma->opaque, gpa, len, bus_addr, bus_len);
-    if (ret > 0) {
-        ret = -EIO;
-    }
-    if (ret < 0) {
-        dma_error(dma, ret, "%s: unmap of bus 0x%llx (%llu bytes) failed: %s", dma->name,
-                  (unsigned long long)bus_addr, (unsigned long long)bus_len, vmapple_strerror(ret));
-    } else {
-        /* Counts never go below zero, whatever a caller unmaps. */
-        dma->mappings -= dma->mappings ? 1 : 0;
-        dma->bytes -= VM_MIN(len, dma->bytes);
-    }
+    ret = vm_dma_backend_unmap_locked(dma, gpa, len, bus_addr, bus_len);
     pthread_mutex_unlock(&dma->lock);
     return ret;
 }
@@ -281,7 +306,12 @@ struct sim_dart {
     uint64_t pages;   /* pages in the window */
     uint64_t *bitmap; /* bit p set: page p is in use */
     uint64_t cursor;  /* next-fit start */
-    struct vm_u64map by_bus;
+    /*
+     * Record index + 1 of the mapping that starts on page p (0: none). A bus
+     * address names its first page, so unmap finds its record directly. The
+     * array is calloc'd: pages never used cost no memory.
+     */
+    uint32_t *rec_of_page;
     struct dart_record *recs;
     uint32_t nr_recs, cap_recs, free_head;
 };
@@ -382,11 +412,7 @@ static int dart_map(void *opaque, uint64_t gpa, void *host, uint64_t len, uint32
     r->first_page = p;
     r->npages = n;
     r->bus = d->bus_base + p * DART_PAGE + off;
-    if (vm_u64map_insert(&d->by_bus, r->bus, idx) < 0) {
-        r->next_free = d->free_head;
-        d->free_head = idx;
-        return -ENOMEM;
-    }
+    d->rec_of_page[p] = idx + 1;
     mark_pages(d, p, n, true);
     d->cursor = p + n;
     *bus_addr = r->bus;
@@ -398,16 +424,22 @@ static int dart_unmap(void *opaque, uint64_t gpa, uint64_t len, uint64_t bus_add
 {
     struct sim_dart *d = opaque;
     struct dart_record *r;
+    uint64_t page;
     uint32_t idx;
 
-    if (!vm_u64map_get(&d->by_bus, bus_addr, &idx)) {
+    if (bus_addr < d->bus_base || (page = (bus_addr - d->bus_base) / DART_PAGE) >= d->pages ||
+        d->rec_of_page[page] == 0) {
         return -ENOENT;
     }
+    idx = d->rec_of_page[page] - 1;
     r = &d->recs[idx];
+    if (r->bus != bus_addr) {
+        return -ENOENT;
+    }
     if (r->gpa != gpa || r->len != len || bus_len != len) {
         return -EINVAL;
     }
-    vm_u64map_remove(&d->by_bus, bus_addr);
+    d->rec_of_page[page] = 0;
     mark_pages(d, r->first_page, r->npages, false);
     r->next_free = d->free_head;
     d->free_head = idx;
@@ -418,7 +450,7 @@ static void dart_close(void *opaque)
 {
     struct sim_dart *d = opaque;
 
-    vm_u64map_free(&d->by_bus);
+    free(d->rec_of_page);
     free(d->recs);
     free(d->bitmap);
     free(d);
@@ -477,9 +509,9 @@ VMAPPLE_API int vmapple_dma_backend_create_sim_dart(const vmapple_sim_dart_optio
     d->bus_base = opts.bus_base;
     d->pages = pages;
     d->bitmap = calloc((size_t)((pages + 63) / 64), sizeof(uint64_t));
+    d->rec_of_page = calloc((size_t)pages, sizeof(uint32_t));
     d->free_head = DART_NO_RECORD;
-    vm_u64map_init(&d->by_bus);
-    if (!d->bitmap) {
+    if (!d->bitmap || !d->rec_of_page) {
         dart_close(d);
         return -ENOMEM;
     }

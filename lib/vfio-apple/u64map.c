@@ -29,50 +29,45 @@ uint64_t vm_random_u64(void)
 void vm_u64map_init(struct vm_u64map *m)
 {
     memset(m, 0, sizeof(*m));
-    m->k0 = vm_random_u64();
-    m->k1 = vm_random_u64() | 1;
+    m->mul = vm_random_u64() | 1;
+    m->salt = vm_random_u64();
 }
 
 void vm_u64map_free(struct vm_u64map *m)
 {
-    free(m->keys);
-    free(m->vals);
-    free(m->used);
-    m->keys = NULL;
-    m->vals = NULL;
-    m->used = NULL;
+    free(m->slots);
+    m->slots = NULL;
     m->cap = m->count = 0;
 }
 
 void vm_u64map_clear(struct vm_u64map *m)
 {
-    if (m->used) {
-        memset(m->used, 0, m->cap);
+    if (m->slots) {
+        memset(m->slots, 0, (size_t)m->cap * sizeof(*m->slots));
     }
     m->count = 0;
 }
 
-static inline uint32_t slot_of(const struct vm_u64map *m, uint64_t key)
+/* Multiply-shift: the top bits of (key ^ salt) * mul. */
+static inline uint32_t home_of(const struct vm_u64map *m, uint64_t key)
 {
-    uint64_t h = (key ^ m->k0) * m->k1;
-
-    h ^= h >> 32;
-    h *= 0xd6e8feb86659fd93ull;
-    h ^= h >> 29;
-    return (uint32_t)h & (m->cap - 1);
+    return (uint32_t)(((key ^ m->salt) * m->mul) >> m->shift);
 }
 
 bool vm_u64map_get(const struct vm_u64map *m, uint64_t key, uint32_t *val)
 {
+    uint32_t mask = m->cap - 1;
+
     if (m->count == 0) {
         return false;
     }
-    for (uint32_t i = slot_of(m, key);; i = (i + 1) & (m->cap - 1)) {
-        if (!m->used[i]) {
+    for (uint32_t i = home_of(m, key);; i = (i + 1) & mask) {
+        const struct vm_u64map_slot *s = &m->slots[i];
+        if (!s->used) {
             return false;
         }
-        if (m->keys[i] == key) {
-            *val = m->vals[i];
+        if (s->key == key) {
+            *val = s->val;
             return true;
         }
     }
@@ -80,14 +75,14 @@ bool vm_u64map_get(const struct vm_u64map *m, uint64_t key, uint32_t *val)
 
 static void place(struct vm_u64map *m, uint64_t key, uint32_t val)
 {
-    uint32_t i = slot_of(m, key);
+    uint32_t i = home_of(m, key);
 
-    while (m->used[i]) {
+    while (m->slots[i].used) {
         i = (i + 1) & (m->cap - 1);
     }
-    m->used[i] = 1;
-    m->keys[i] = key;
-    m->vals[i] = val;
+    m->slots[i].key = key;
+    m->slots[i].val = val;
+    m->slots[i].used = 1;
 }
 
 static int grow(struct vm_u64map *m)
@@ -95,28 +90,22 @@ static int grow(struct vm_u64map *m)
     struct vm_u64map old = *m;
     uint32_t cap = m->cap ? m->cap * 2 : U64MAP_MIN_CAP;
 
-    if (cap == 0 || cap > (1u << 31)) {
+    if (cap == 0 || cap > (1u << 30)) {
         return -ENOMEM;
     }
-    m->keys = malloc((size_t)cap * sizeof(*m->keys));
-    m->vals = malloc((size_t)cap * sizeof(*m->vals));
-    m->used = calloc(cap, 1);
-    if (!m->keys || !m->vals || !m->used) {
-        free(m->keys);
-        free(m->vals);
-        free(m->used);
-        *m = old;
+    m->slots = calloc(cap, sizeof(*m->slots));
+    if (!m->slots) {
+        m->slots = old.slots;
         return -ENOMEM;
     }
     m->cap = cap;
+    m->shift = 64 - (uint32_t)__builtin_ctz(cap);
     for (uint32_t i = 0; i < old.cap; i++) {
-        if (old.used[i]) {
-            place(m, old.keys[i], old.vals[i]);
+        if (old.slots[i].used) {
+            place(m, old.slots[i].key, old.slots[i].val);
         }
     }
-    free(old.keys);
-    free(old.vals);
-    free(old.used);
+    free(old.slots);
     return 0;
 }
 
@@ -133,6 +122,30 @@ int vm_u64map_insert(struct vm_u64map *m, uint64_t key, uint32_t val)
     return 0;
 }
 
+int vm_u64map_get_or_insert(struct vm_u64map *m, uint64_t key, uint32_t *val)
+{
+    uint32_t mask, i;
+
+    if ((uint64_t)(m->count + 1) * 2 > m->cap) {
+        if (vm_u64map_get(m, key, val)) {
+            return 1;
+        }
+        return vm_u64map_insert(m, key, *val);
+    }
+    mask = m->cap - 1;
+    for (i = home_of(m, key); m->slots[i].used; i = (i + 1) & mask) {
+        if (m->slots[i].key == key) {
+            *val = m->slots[i].val;
+            return 1;
+        }
+    }
+    m->slots[i].key = key;
+    m->slots[i].val = *val;
+    m->slots[i].used = 1;
+    m->count++;
+    return 0;
+}
+
 bool vm_u64map_remove(struct vm_u64map *m, uint64_t key)
 {
     uint32_t mask = m->cap - 1;
@@ -141,26 +154,25 @@ bool vm_u64map_remove(struct vm_u64map *m, uint64_t key)
     if (m->count == 0) {
         return false;
     }
-    for (i = slot_of(m, key);; i = (i + 1) & mask) {
-        if (!m->used[i]) {
+    for (i = home_of(m, key);; i = (i + 1) & mask) {
+        if (!m->slots[i].used) {
             return false;
         }
-        if (m->keys[i] == key) {
+        if (m->slots[i].key == key) {
             break;
         }
     }
     /* Backward shift: pull later members of the cluster into the hole. */
-    for (j = (i + 1) & mask; m->used[j]; j = (j + 1) & mask) {
-        uint32_t home = slot_of(m, m->keys[j]);
-        /* Move j to i unless its home lies cyclically in (i, j]. */
+    for (j = (i + 1) & mask; m->slots[j].used; j = (j + 1) & mask) {
+        uint32_t home = home_of(m, m->slots[j].key);
+        /* j stays unless its home lies cyclically outside (i, j]. */
         bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
         if (!stays) {
-            m->keys[i] = m->keys[j];
-            m->vals[i] = m->vals[j];
+            m->slots[i] = m->slots[j];
             i = j;
         }
     }
-    m->used[i] = 0;
+    m->slots[i].used = 0;
     m->count--;
     return true;
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * An open-addressing hash map from u64 keys to u32 values (linear probing,
- * backward-shift deletion, at most half full). Keys come from the guest
- * (guest-physical addresses), so the hash is keyed with per-map random
- * secrets: a guest cannot pick keys that all collide.
+ * backward-shift deletion, at most half full, one 16-byte slot per entry).
+ * Keys come from the guest (guest-physical addresses), so the hash is
+ * multiply-shift with a per-map random odd multiplier (a universal family):
+ * a guest that cannot see the multiplier cannot pick keys that collide.
  */
 #ifndef VMAPPLE_U64MAP_H
 #define VMAPPLE_U64MAP_H
@@ -13,13 +14,18 @@
 
 #include "core.h"
 
+struct vm_u64map_slot {
+    uint64_t key;
+    uint32_t val;
+    uint32_t used;
+};
+
 struct vm_u64map {
-    uint64_t *keys;
-    uint32_t *vals;
-    uint8_t *used;
-    uint32_t cap; /* slots, a power of two (0 before the first insert) */
+    struct vm_u64map_slot *slots;
+    uint32_t cap;   /* slots, a power of two (0 before the first insert) */
+    uint32_t shift; /* 64 - log2(cap) */
     uint32_t count;
-    uint64_t k0, k1; /* hash secrets */
+    uint64_t mul, salt; /* hash secrets; mul is odd */
 };
 
 VM_HIDDEN void vm_u64map_init(struct vm_u64map *m);
@@ -30,6 +36,19 @@ VM_HIDDEN void vm_u64map_clear(struct vm_u64map *m);
 VM_HIDDEN bool vm_u64map_get(const struct vm_u64map *m, uint64_t key, uint32_t *val);
 /* Insert a key that is not present. Returns 0 or -ENOMEM. */
 VM_HIDDEN int vm_u64map_insert(struct vm_u64map *m, uint64_t key, uint32_t val);
+/*
+ * One probe for both: when `key` is present, returns 1 and sets *val to its
+ * value; otherwise inserts it with `val` and returns 0; -ENOMEM when it
+ * could not grow.
+ */
+VM_HIDDEN int vm_u64map_get_or_insert(struct vm_u64map *m, uint64_t key, uint32_t *val);
+/* Start loading the slot where `key` would be (batches look a few keys ahead). */
+static inline void vm_u64map_prefetch(const struct vm_u64map *m, uint64_t key)
+{
+    if (m->cap) {
+        __builtin_prefetch(&m->slots[((key ^ m->salt) * m->mul) >> m->shift]);
+    }
+}
 /* Remove `key`; returns whether it was present. */
 VM_HIDDEN bool vm_u64map_remove(struct vm_u64map *m, uint64_t key);
 

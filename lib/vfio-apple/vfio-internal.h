@@ -16,6 +16,20 @@ VM_HIDDEN int vm_dma_backend_new(const vmapple_dma_ops *ops, void *opaque, const
                                  uint32_t max_mappings, uint64_t max_bytes,
                                  vmapple_dma_backend **out);
 
+/*
+ * A batch of maps and unmaps under one acquisition of the backend's lock
+ * (apple-dma-pci processes a whole command page this way). The _locked
+ * calls behave as vmapple_dma_backend_map()/_unmap() without the argument
+ * checks for NULL.
+ */
+VM_HIDDEN void vm_dma_backend_lock(vmapple_dma_backend *dma);
+VM_HIDDEN void vm_dma_backend_unlock(vmapple_dma_backend *dma);
+VM_HIDDEN int vm_dma_backend_map_locked(vmapple_dma_backend *dma, uint64_t gpa, void *host,
+                                        uint64_t len, uint32_t flags, uint64_t *bus_addr,
+                                        uint64_t *bus_len);
+VM_HIDDEN int vm_dma_backend_unmap_locked(vmapple_dma_backend *dma, uint64_t gpa, uint64_t len,
+                                          uint64_t bus_addr, uint64_t bus_len);
+
 /* Take a reference on a vfio backend (a passthrough function keeps one). */
 VM_HIDDEN void vm_vfio_backend_ref(vmapple_vfio_backend *backend);
 

@@ -617,7 +617,8 @@ static void raise_all(struct fixture *f, const uint32_t *vectors, unsigned n)
 static void test_irq_msi(void **state)
 {
     struct fixture *f = *state;
-    const uint64_t in_use[4] = { (1u << 0) | (1u << 1) | (1u << 3) | (1u << 4) | (1u << 5), 0, 0, 1ull << 8 };
+    const uint64_t in_use[4] = { (1u << 0) | (1u << 1) | (1u << 3) | (1u << 4) | (1u << 5), 0, 0,
+                                 1ull << 8 };
     static const uint32_t raised[] = { 5, 4, 3, 2, 200, 1, 0 };
     vmapple_vfio_sim_state st;
     unsigned arms;
