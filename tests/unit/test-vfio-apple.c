@@ -845,9 +845,11 @@ static void test_companion_conflicts(void **state)
     c[1] = make_adp(f, GUEST_BDF, FN_A);
     assert_int_equal(vmapple_vfio_apple_attach_companion(f->pt, c, 2, &got), -EEXIST);
     assert_non_null(strstr(vmapple_vfio_apple_last_error(f->pt), "two companions"));
+    vmapple_device_destroy(c[1]);
     /* The same one twice is still one. */
     c[1] = c[0];
     assert_int_equal(vmapple_vfio_apple_attach_companion(f->pt, c, 2, &got), 0);
+    assert_ptr_equal(got, c[0]);
     vmapple_device_destroy(c[0]);
     assert_int_equal(vmapple_vfio_apple_attach_companion(f->pt, NULL, 1, &got), -EINVAL);
     assert_int_equal(vmapple_vfio_apple_attach_companion(f->pt, NULL, 0, NULL), -EINVAL);
