@@ -410,9 +410,6 @@ static uint32_t adp_unmap_entry(struct apple_dma_pci *a, uint32_t i, uint64_t id
     return ADP_STATUS_OK;
 }
 
-/* How far ahead a batch prefetches the mapping table. */
-#define ADP_PREFETCH 8u
-
 static void adp_process_map(struct apple_dma_pci *a, uint32_t count)
 {
     const struct adp_layout *l = a->layout;
@@ -425,10 +422,6 @@ static void adp_process_map(struct apple_dma_pci *a, uint32_t count)
         uint32_t flags = vm_ld_le32(req + (l->wide ? 16 : 12));
         uint64_t bus, bus_len;
         uint32_t st;
-
-        if (i + ADP_PREFETCH < count) {
-            vm_u64map_prefetch(&a->by_gpa, vm_ld_le64(req + ADP_PREFETCH * l->map_req));
-        }
         st = adp_map_entry(a, i, gpa, len, flags, &bus, &bus_len);
 
         vm_st_le64(resp, gpa);
@@ -452,10 +445,6 @@ static void adp_process_unmap(struct apple_dma_pci *a, uint32_t count)
         const uint8_t *req = a->req_buf + (size_t)i * l->unmap_req;
         uint8_t *resp = a->resp_buf + (size_t)i * l->unmap_resp;
         uint64_t id = vm_ld_le64(req);
-
-        if (i + ADP_PREFETCH < count) {
-            vm_u64map_prefetch(&a->by_gpa, vm_ld_le64(req + ADP_PREFETCH * l->unmap_req));
-        }
 
         vm_st_le64(resp, id);
         vm_st_le32(resp + 8, adp_unmap_entry(a, i, id, vm_ld_le64(req + 8)));

@@ -42,13 +42,6 @@ VM_HIDDEN int vm_u64map_insert(struct vm_u64map *m, uint64_t key, uint32_t val);
  * could not grow.
  */
 VM_HIDDEN int vm_u64map_get_or_insert(struct vm_u64map *m, uint64_t key, uint32_t *val);
-/* Start loading the slot where `key` would be (batches look a few keys ahead). */
-static inline void vm_u64map_prefetch(const struct vm_u64map *m, uint64_t key)
-{
-    if (m->cap) {
-        __builtin_prefetch(&m->slots[((key ^ m->salt) * m->mul) >> m->shift]);
-    }
-}
 /* Remove `key`; returns whether it was present. */
 VM_HIDDEN bool vm_u64map_remove(struct vm_u64map *m, uint64_t key);
 
