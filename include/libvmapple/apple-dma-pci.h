@@ -50,7 +50,10 @@
  *
  * MAP: the device checks [gpa, gpa + len) is guest RAM (len 0 or a range that
  * wraps is IOERR), registers it with the backend and answers id = gpa, the
- * bus address and bus length. A second MAP of a gpa that is already mapped,
+ * bus address and bus length. The RAM check goes through mem_map; what a few
+ * host mappings do not show (or everything, without mem_map) is checked by
+ * reading the first and last byte, which is exact for vmapple's one RAM
+ * range and bounded however long the entry. A second MAP of a gpa that is already mapped,
  * with the same length and flags, takes a reference and answers the same id
  * and bus address; with another length or flags it is IOERR (the id would be
  * ambiguous). UNMAP names the id and the length the MAP asked for (a

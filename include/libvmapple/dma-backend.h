@@ -47,8 +47,11 @@ typedef struct vmapple_dma_backend vmapple_dma_backend;
  * implements with its DriverKit extension (register a host buffer with the
  * DART, answer the bus address; unregister it).
  *
- * The library never calls map with len 0 or a range that wraps, and calls
- * unmap only with values a successful map returned.
+ * The library never calls map with len 0 or a range that wraps. apple-dma-pci
+ * calls unmap only with values a successful map returned; a host calling
+ * vmapple_dma_backend_unmap() itself gets its values passed through.
+ * Callbacks must not call back into the same backend (calls into one backend
+ * hold its lock).
  */
 typedef struct vmapple_dma_ops {
     uint32_t size; /**< sizeof, set by VMAPPLE_DMA_OPS_INIT */
@@ -187,10 +190,11 @@ VMAPPLE_API int vmapple_dma_backend_map(vmapple_dma_backend *dma, uint64_t gpa, 
 /**
  * Unregister a range registered by vmapple_dma_backend_map(), with the same
  * values it used and returned.
- * @return 0; -EINVAL for NULL; -ENOENT when the simulated DART has no such
- *         mapping (the identity backend keeps no per-mapping record, only
- *         the counts, which never go below 0; host backends answer for
- *         themselves); the host callback's error otherwise.
+ * @return 0; -EINVAL for NULL; -ENOENT when the simulated DART has no
+ *         mapping at @p bus_addr, -EINVAL when its gpa or length differ (the
+ *         identity backend keeps no per-mapping record, only the counts, which
+ *         never go below 0; host backends answer for themselves); the host
+ *         callback's error otherwise.
  */
 VMAPPLE_API int vmapple_dma_backend_unmap(vmapple_dma_backend *dma, uint64_t gpa, uint64_t len,
                                           uint64_t bus_addr, uint64_t bus_len);
