@@ -55,7 +55,9 @@ typedef struct vmapple_host_ops {
      * host mapping), or NULL when @p gpa is not guest RAM. When @p writable
      * is non-zero the device will store through the pointer. Every non-NULL
      * result is released with mem_unmap before the device call returns, or,
-     * for asynchronous I/O, when the host next calls vmapple_device_process().
+     * for asynchronous I/O, in the vmapple_device_process() call that
+     * delivers that I/O's completion (or the reset, save or destroy that
+     * waits for it).
      * Without mem_map, devices copy through mem_read/mem_write in bounded
      * chunks.
      */
