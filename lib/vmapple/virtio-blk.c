@@ -180,7 +180,9 @@ struct vblk {
     bool barrier_active;      /* a barrier is in flight: nothing else starts */
     bool stalled;             /* stopped popping for lack of request slots */
     uint64_t bounce_used;
-    bool in_handler; /* re-entrancy guard */
+    bool in_handler;              /* re-entrancy guard */
+    struct vblk_list batch;       /* for the workers, handed over at once */
+    struct vblk_list inline_done; /* finished without a worker (page cache) */
     vmapple_virtio_blk_stats stats;
 
     /* Thread pool: shared with the workers under lock. */
@@ -609,6 +611,33 @@ static bool uring_submit(struct vblk *b, struct vblk_req *r)
 }
 #endif
 
+/*
+ * Reads the page cache already holds (and writes that need no allocation)
+ * finish at once with RWF_NOWAIT, without a trip through a worker thread;
+ * their completion still goes through process(). Anything that would wait
+ * for the disk returns -EAGAIN here and goes to a worker.
+ */
+static bool try_inline(struct vblk *b, struct vblk_req *r)
+{
+    int ret;
+
+    if (r->op == OP_READ) {
+        ret = vm_blockdev_readv_nowait(b->bd, r->offset, r->iov, r->iovcnt);
+    } else if (r->op == OP_WRITE) {
+        ret = vm_blockdev_writev_nowait(b->bd, r->offset, r->iov, r->iovcnt);
+    } else if (r->op == OP_NONE) {
+        ret = 0;
+    } else {
+        return false;
+    }
+    if (ret == -EAGAIN) {
+        return false;
+    }
+    r->result = ret;
+    list_push(&b->inline_done, r);
+    return true;
+}
+
 static void submit(struct vblk *b, struct vblk_req *r)
 {
     b->in_io++;
@@ -625,11 +654,53 @@ static void submit(struct vblk *b, struct vblk_req *r)
         return;
     }
 #endif
+    list_push(&b->batch, r);
+}
+
+/* Hand requests to the workers with one lock round trip. */
+static void hand_to_workers(struct vblk *b, struct vblk_list *l, uint32_t n)
+{
+    if (!l->head) {
+        return;
+    }
     pthread_mutex_lock(&b->lock);
-    list_push(&b->work, r);
-    b->in_workers++;
-    pthread_cond_signal(&b->work_cond);
+    if (b->work.tail) {
+        b->work.tail->next = l->head;
+    } else {
+        b->work.head = l->head;
+    }
+    b->work.tail = l->tail;
+    b->in_workers += n;
+    if (n >= b->nthreads) {
+        pthread_cond_broadcast(&b->work_cond);
+    } else {
+        for (uint32_t i = 0; i < n; i++) {
+            pthread_cond_signal(&b->work_cond);
+        }
+    }
     pthread_mutex_unlock(&b->lock);
+    l->head = l->tail = NULL;
+}
+
+/*
+ * This thread tries each request first with RWF_NOWAIT (a page-cache read
+ * costs less than a hand-off); what would block goes to the workers, all at
+ * once.
+ */
+static void flush_batch(struct vblk *b)
+{
+    struct vblk_list workers = { NULL, NULL };
+    struct vblk_req *r;
+    uint32_t n = 0;
+
+    while ((r = list_pop(&b->batch)) != NULL) {
+        if (b->engine == ENGINE_THREADS && try_inline(b, r)) {
+            continue;
+        }
+        list_push(&workers, r);
+        n++;
+    }
+    hand_to_workers(b, &workers, n);
 }
 
 /* Step 2: start pending requests in order while nothing holds them back. */
@@ -679,6 +750,7 @@ static void start_pending(struct vblk *b)
         }
         submit(b, r);
     }
+    flush_batch(b);
 #ifdef VMAPPLE_HAVE_LIBURING
     if (b->engine == ENGINE_URING && io_uring_sq_ready(&b->ring)) {
         io_uring_submit(&b->ring);
@@ -961,6 +1033,12 @@ static void queue_notify(struct vm_virtio_pci *vp, uint16_t qi)
     handle_queue(b);
     publish(b);
     vm_vq_end(vq);
+    if (b->inline_done.head) {
+        /* Finished already; process() delivers them like any other. */
+        uint64_t one = 1;
+        ssize_t n = write(b->efd, &one, sizeof(one));
+        (void)n;
+    }
     b->in_handler = false;
 }
 
@@ -1003,14 +1081,17 @@ static struct vblk_req *uring_reap(struct vblk *b, bool wait)
 /* Take every finished request; `wait`: first wait until no worker is busy. */
 static struct vblk_req *take_done(struct vblk *b, bool wait)
 {
-    struct vblk_req *head = NULL;
+    struct vblk_req *head = list_take(&b->inline_done);
 
     if (b->pool_ready) {
         pthread_mutex_lock(&b->lock);
         while (wait && b->in_workers > 0) {
             pthread_cond_wait(&b->idle_cond, &b->lock);
         }
-        head = list_take(&b->done);
+        if (b->done.head) {
+            b->done.tail->next = head;
+            head = list_take(&b->done);
+        }
         pthread_mutex_unlock(&b->lock);
     }
 #ifdef VMAPPLE_HAVE_LIBURING
@@ -1060,15 +1141,22 @@ static int deliver(struct vblk *b, bool wait)
         return 0;
     }
     vm_vq_begin(vq);
-    while (r) {
-        struct vblk_req *next = r->next;
-        complete(b, r);
-        count++;
-        r = next;
-    }
-    start_pending(b);
-    if (b->stalled) {
-        handle_queue(b);
+    for (;;) {
+        while (r) {
+            struct vblk_req *next = r->next;
+            complete(b, r);
+            count++;
+            r = next;
+        }
+        start_pending(b);
+        if (b->stalled) {
+            handle_queue(b);
+        }
+        /* What started now and finished at once is delivered now too. */
+        r = list_take(&b->inline_done);
+        if (!r) {
+            break;
+        }
     }
     publish(b);
     vm_vq_end(vq);

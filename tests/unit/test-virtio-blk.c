@@ -8,6 +8,7 @@
  * without the host's mem_map.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -1209,8 +1210,99 @@ static void test_poll_fd(void **state)
     }
     assert_true(vmapple_device_poll_fd(f->dev) >= 0);
     assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_IN, 0, DATA, 512, NULL), S_OK);
+    /* The worker calls async_notify right after signalling the fd: allow it a moment. */
+    for (int i = 0; i < 500 && __atomic_load_n(&f->h->async_notifies, __ATOMIC_RELAXED) == notifies;
+         i++) {
+        usleep(1000);
+    }
     assert_true(__atomic_load_n(&f->h->async_notifies, __ATOMIC_RELAXED) > notifies);
     assert_int_equal(vmapple_device_process(f->dev), 0);
+}
+
+/* A file volume: reads from the page cache finish without a worker. */
+static vmapple_blockdev *temp_file_volume(char *path, size_t len)
+{
+    vmapple_blockdev *bd;
+    int fd;
+
+    snprintf(path, len, "%s/vmapple-test-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    for (int i = 0; i < 256; i++) {
+        uint8_t block[4096];
+        memset(block, i, sizeof(block));
+        assert_int_equal(pwrite(fd, block, sizeof(block), (off_t)i * 4096), 4096);
+    }
+    close(fd);
+    assert_int_equal(vmapple_blockdev_open_file(path, NULL, &bd), 0);
+    return bd;
+}
+
+static void test_file_volume(void **state)
+{
+    struct fx *f = *state;
+    vmapple_virtio_blk_options o = base_opts(f);
+    vmapple_virtio_blk_stats s;
+    char path[256];
+    uint8_t block[4096];
+    int fd;
+
+    o.blockdev = temp_file_volume(path, sizeof(path));
+    fx_device(f, &o);
+    vmapple_blockdev_release(o.blockdev);
+    fx_driver(f, ALL_FEATURES);
+    for (int i = 0; i < 16; i++) {
+        assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_IN, (uint64_t)i * 8, DATA, 4096, NULL),
+                         S_OK);
+        assert_int_equal(ram(f, DATA)[0], i);
+        assert_int_equal(ram(f, DATA)[4095], i);
+    }
+    memset(ram(f, DATA), 0xc3, 8192);
+    assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_OUT, 16, DATA, 8192, NULL), S_OK);
+    assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_FLUSH, 0, 0, 0, NULL), S_OK);
+    put_dwz(f, DATA + 0x10000, 40, 8, 1);
+    assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_WRITE_ZEROES, 0, DATA + 0x10000, 16, NULL),
+                     S_OK);
+    put_dwz(f, DATA + 0x10000, 64, 8, 0);
+    assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_DISCARD, 0, DATA + 0x10000, 16, NULL), S_OK);
+    fd = open(path, O_RDONLY);
+    assert_int_equal(pread(fd, block, 4096, 8192), 4096);
+    assert_int_equal(block[0], 0xc3);
+    assert_int_equal(pread(fd, block, 4096, 5 * 4096), 4096);
+    for (int i = 0; i < 4096; i++) {
+        assert_int_equal(block[i], 0);
+    }
+    close(fd);
+    stats(f, &s);
+    assert_int_equal(s.io_errors, 0);
+    assert_int_equal(s.read_bytes, 16 * 4096);
+    unlink(path);
+}
+
+static void test_inline_completion_then_reset(void **state)
+{
+    struct fx *f = *state;
+    vmapple_virtio_blk_options o = base_opts(f);
+    char path[256];
+    int h;
+
+    o.blockdev = temp_file_volume(path, sizeof(path));
+    fx_device(f, &o);
+    vmapple_blockdev_release(o.blockdev);
+    fx_driver(f, ALL_FEATURES);
+    /* Warm the page cache, then read without processing the completion. */
+    assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_IN, 8, DATA, 4096, NULL), S_OK);
+    h = vdrv_blk_submit(&f->d, VDRV_BLK_T_IN, 8, DATA + 0x10000, 4096, false);
+    vdrv_kick(&f->d);
+    usleep(10000);
+    vdrv_common_write(&f->d, 0x14, 1, 0);
+    /* Finished or not, its completion was dropped with the reset. */
+    vmapple_device_process(f->dev);
+    assert_int_equal(used_idx(f), 1);
+    assert_int_equal(vdrv_blk_status(&f->d, (uint16_t)h), 0xff);
+    fx_driver(f, ALL_FEATURES);
+    assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_IN, 0, DATA, 4096, NULL), S_OK);
+    unlink(path);
 }
 
 static void test_queue_depth(void **state)
@@ -1604,6 +1696,8 @@ int main(void)
         ASYNC2(test_barrier_drain_async),
         ASYNC2(test_barrier_none_async),
         ALL4(test_poll_fd),
+        ALL4(test_file_volume),
+        ASYNC2(test_inline_completion_then_reset),
         ALL4(test_queue_depth),
         ASYNC2(test_reset_in_flight),
         ASYNC2(test_reset_drops_queued_work),
