@@ -207,12 +207,18 @@ int vm_vq_pending(struct vm_vq *vq)
     if (vq->broken) {
         return -EIO;
     }
-    if (avail_load16(vq, 2, &idx) < 0) {
-        return vq_break(vq, "available ring is not guest memory at idx", 0, 0);
-    }
-    n = (uint16_t)(idx - vq->last_avail);
-    if (n > vq->size) {
-        return vq_break(vq, "available idx moved too far (from, to)", vq->last_avail, idx);
+    for (int tries = 0;; tries++) {
+        if (avail_load16(vq, 2, &idx) < 0) {
+            return vq_break(vq, "available ring is not guest memory at idx", 0, 0);
+        }
+        n = (uint16_t)(idx - vq->last_avail);
+        if (n <= vq->size) {
+            break;
+        }
+        /* Look twice more before calling the guest hostile (a host whose copy tore the index). */
+        if (tries == 2) {
+            return vq_break(vq, "available idx moved too far (from, to)", vq->last_avail, idx);
+        }
     }
     /* Entries and descriptors below idx are read only after idx itself. */
     __atomic_thread_fence(__ATOMIC_ACQUIRE);

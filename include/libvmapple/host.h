@@ -34,7 +34,9 @@ typedef struct vmapple_host_ops {
 
     /**
      * Copy @p len bytes of guest memory at guest-physical @p gpa into @p buf.
-     * Required by devices that do DMA.
+     * Required by devices that do DMA. Like a CPU, a naturally aligned read of
+     * 2, 4 or 8 bytes must be a single load (not torn by a concurrent guest
+     * store): virtqueue indices are read this way.
      * @return 0 when the whole range is guest RAM and was copied, a negative
      *         errno (-EFAULT) otherwise. No partial success.
      */
@@ -42,7 +44,8 @@ typedef struct vmapple_host_ops {
 
     /**
      * Copy @p len bytes from @p buf into guest memory at @p gpa. Required by
-     * devices that do DMA. The host must never write outside
+     * devices that do DMA. A naturally aligned write of 2, 4 or 8 bytes must
+     * be a single store. The host must never write outside
      * [gpa, gpa + len); on failure it may have written a prefix of it.
      * @return 0 on success, a negative errno (-EFAULT) otherwise.
      */
