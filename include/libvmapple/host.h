@@ -11,8 +11,9 @@
  *
  * Threading: callbacks are called on the thread that is currently calling
  * into the device (the host serialises calls into one device), with one
- * exception: async_notify, which a device in asynchronous mode calls from a
- * library worker thread. Callbacks must not call back into the same device.
+ * exception: async_notify, which a device in asynchronous mode may also call
+ * from a library worker thread. Callbacks must not call back into the same
+ * device.
  *
  * Compatibility: the struct begins with its size. Initialise it with
  * VMAPPLE_HOST_OPS_INIT, so that a program built against an older header
@@ -102,11 +103,12 @@ typedef struct vmapple_host_ops {
                            int enabled);
 
     /**
-     * Devices in asynchronous mode: called from a library worker thread when
-     * completions are ready, as an alternative to polling
-     * vmapple_device_poll_fd(). The host must not call into the device from
-     * this callback; it should wake its own thread, which then calls
-     * vmapple_device_process().
+     * Devices in asynchronous mode: called when completions are ready, as an
+     * alternative to polling vmapple_device_poll_fd(): from a library worker
+     * thread, or from the thread calling into the device (before that call
+     * returns) when a request finished without a worker. The host must not
+     * call into the device from this callback; it should wake its own thread,
+     * which then calls vmapple_device_process().
      */
     void (*async_notify)(void *opaque);
 } vmapple_host_ops;

@@ -93,11 +93,18 @@ typedef enum vmapple_virtio_blk_io_mode {
 /** Asynchronous mode: what performs the block I/O. */
 typedef enum vmapple_virtio_blk_io_engine {
     /**
-     * Default: the thread pool. (io_uring was measured and is not faster for
-     * this device, see the README; it stays available on request.)
+     * Default: io_uring for a file volume when the library was built with
+     * liburing, the kernel allows it and the host supplies no async_notify
+     * (io_uring completions are only signalled through the poll fd);
+     * otherwise the thread pool. io_uring measured faster with deep queues of
+     * small requests (see README, "Performance").
      */
     VMAPPLE_VIRTIO_BLK_ENGINE_AUTO = 0,
-    /** A pool of io_threads worker threads (every platform, every volume). */
+    /**
+     * A pool of io_threads worker threads (every platform, every volume).
+     * Requests the page cache can serve at once are done on the calling
+     * thread with RWF_NOWAIT; only those that would wait go to a worker.
+     */
     VMAPPLE_VIRTIO_BLK_ENGINE_THREADS = 1,
     /**
      * Linux io_uring for file volumes (built with liburing). Creation fails

@@ -12,7 +12,8 @@
  *   crash-virtio-blk [TRIALS]   (default 100; meson test runs 10)
  *
  * Exit status 0 when every trial passed. Mapped guest memory and bounce
- * buffers alternate between trials.
+ * buffers alternate between trials, FLUSH and APPLE_BARRIER every two, the
+ * thread pool and io_uring every four.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -94,8 +95,14 @@ static void child(const char *path, int fd, uint32_t trial)
     o.blockdev = bd;
     o.io_mode = VMAPPLE_VIRTIO_BLK_IO_ASYNC;
     o.io_threads = 4;
+    /* Both engines: the pool (RWF_NOWAIT inline) and io_uring where available. */
+    o.io_engine =
+        (trial / 4) % 2 ? VMAPPLE_VIRTIO_BLK_ENGINE_IO_URING : VMAPPLE_VIRTIO_BLK_ENGINE_THREADS;
     if (vmapple_virtio_blk_create(mock_host_ops(), h, &o, &dev) != 0) {
-        _exit(2);
+        o.io_engine = VMAPPLE_VIRTIO_BLK_ENGINE_THREADS;
+        if (vmapple_virtio_blk_create(mock_host_ops(), h, &o, &dev) != 0) {
+            _exit(2);
+        }
     }
     vmapple_blockdev_release(bd);
     c.want_features = UINT64_MAX;

@@ -1238,19 +1238,46 @@ static vmapple_blockdev *temp_file_volume(char *path, size_t len)
     return bd;
 }
 
-static void test_file_volume(void **state)
+/* Engines to try on file volumes; io_uring only when the library has it. */
+static const uint32_t file_engines[] = { VMAPPLE_VIRTIO_BLK_ENGINE_AUTO,
+                                         VMAPPLE_VIRTIO_BLK_ENGINE_THREADS,
+                                         VMAPPLE_VIRTIO_BLK_ENGINE_IO_URING };
+
+static bool fx_file_device(struct fx *f, vmapple_virtio_blk_options *o, uint32_t engine, char *path,
+                           size_t len)
 {
-    struct fx *f = *state;
+    vmapple_device *dev;
+    int ret;
+
+    o->blockdev = temp_file_volume(path, len);
+    o->io_engine = engine;
+    ret = vmapple_virtio_blk_create(mock_host_ops(), f->h, o, &dev);
+    if (ret == -ENOTSUP) {
+        /* io_uring not built in or not allowed here. */
+        assert_true(engine == VMAPPLE_VIRTIO_BLK_ENGINE_IO_URING);
+        vmapple_blockdev_release(o->blockdev);
+        unlink(path);
+        return false;
+    }
+    assert_int_equal(ret, 0);
+    vmapple_device_destroy(dev);
+    fx_device(f, o);
+    vmapple_blockdev_release(o->blockdev);
+    fx_driver(f, ALL_FEATURES);
+    return true;
+}
+
+static void file_volume_one(struct fx *f, uint32_t engine)
+{
     vmapple_virtio_blk_options o = base_opts(f);
     vmapple_virtio_blk_stats s;
     char path[256];
     uint8_t block[4096];
     int fd;
 
-    o.blockdev = temp_file_volume(path, sizeof(path));
-    fx_device(f, &o);
-    vmapple_blockdev_release(o.blockdev);
-    fx_driver(f, ALL_FEATURES);
+    if (!fx_file_device(f, &o, engine, path, sizeof(path))) {
+        return;
+    }
     for (int i = 0; i < 16; i++) {
         assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_IN, (uint64_t)i * 8, DATA, 4096, NULL),
                          S_OK);
@@ -1279,17 +1306,22 @@ static void test_file_volume(void **state)
     unlink(path);
 }
 
-static void test_inline_completion_then_reset(void **state)
+static void test_file_volume(void **state)
 {
-    struct fx *f = *state;
+    for (unsigned e = 0; e < (sizeof(file_engines) / sizeof(file_engines[0])); e++) {
+        file_volume_one(*state, file_engines[e]);
+    }
+}
+
+static void inline_then_reset_one(struct fx *f, uint32_t engine)
+{
     vmapple_virtio_blk_options o = base_opts(f);
     char path[256];
     int h;
 
-    o.blockdev = temp_file_volume(path, sizeof(path));
-    fx_device(f, &o);
-    vmapple_blockdev_release(o.blockdev);
-    fx_driver(f, ALL_FEATURES);
+    if (!fx_file_device(f, &o, engine, path, sizeof(path))) {
+        return;
+    }
     /* Warm the page cache, then read without processing the completion. */
     assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_IN, 8, DATA, 4096, NULL), S_OK);
     h = vdrv_blk_submit(&f->d, VDRV_BLK_T_IN, 8, DATA + 0x10000, 4096, false);
@@ -1302,6 +1334,120 @@ static void test_inline_completion_then_reset(void **state)
     assert_int_equal(vdrv_blk_status(&f->d, (uint16_t)h), 0xff);
     fx_driver(f, ALL_FEATURES);
     assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_IN, 0, DATA, 4096, NULL), S_OK);
+    unlink(path);
+}
+
+static void test_inline_completion_then_reset(void **state)
+{
+    for (unsigned e = 0; e < (sizeof(file_engines) / sizeof(file_engines[0])); e++) {
+        inline_then_reset_one(*state, file_engines[e]);
+    }
+}
+
+/* Save right after the kick, completions not processed: save delivers them. */
+static void save_unprocessed_one(struct fx *f, uint32_t engine)
+{
+    vmapple_virtio_blk_options o = base_opts(f);
+    vmapple_device *dev2;
+    char path[256];
+    int heads[8];
+
+    if (!fx_file_device(f, &o, engine, path, sizeof(path))) {
+        return;
+    }
+    for (int i = 0; i < 8; i++) {
+        heads[i] = vdrv_blk_submit(&f->d, i % 2 ? VDRV_BLK_T_IN : VDRV_BLK_T_FLUSH, (uint64_t)i * 8,
+                                   DATA + 0x1000ull * i, i % 2 ? 4096 : 0, false);
+        assert_true(heads[i] >= 0);
+    }
+    vdrv_kick(&f->d);
+    o.blockdev = NULL;
+    {
+        size_t need = 0;
+        uint8_t *blob;
+        vmapple_device_save(f->dev, NULL, 0, &need);
+        blob = malloc(need);
+        assert_int_equal(vmapple_device_save(f->dev, blob, need, &need), 0);
+        assert_int_equal(used_idx(f), 8);
+        for (int i = 0; i < 8; i++) {
+            assert_int_equal(vdrv_blk_status(&f->d, (uint16_t)heads[i]), S_OK);
+        }
+        assert_int_equal(ram(f, DATA + 0x1000)[0], 1);
+        /* Load into a device on the same file: it continues the queue. */
+        o = base_opts(f);
+        o.io_engine = engine;
+        assert_int_equal(vmapple_blockdev_open_file(path, NULL, &o.blockdev), -EBUSY);
+        {
+            vmapple_blockdev_file_options fo = VMAPPLE_BLOCKDEV_FILE_OPTIONS_INIT;
+            fo.flags = VMAPPLE_BLOCKDEV_NO_LOCK;
+            assert_int_equal(vmapple_blockdev_open_file(path, &fo, &o.blockdev), 0);
+        }
+        assert_int_equal(vmapple_virtio_blk_create(mock_host_ops(), f->h, &o, &dev2), 0);
+        vmapple_blockdev_release(o.blockdev);
+        assert_int_equal(vmapple_device_load(dev2, blob, need), 0);
+        free(blob);
+    }
+    vmapple_device_destroy(f->dev);
+    f->dev = dev2;
+    f->d.dev = dev2;
+    for (int i = 0; i < 8; i++) {
+        uint16_t head;
+        uint32_t len;
+        assert_int_equal(vdrv_get_used(&f->d, &head, &len), 1);
+    }
+    assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_IN, 24, DATA, 4096, NULL), S_OK);
+    assert_int_equal(ram(f, DATA)[0], 3);
+    assert_int_equal(used_idx(f), 9);
+    unlink(path);
+}
+
+static void test_save_unprocessed(void **state)
+{
+    for (unsigned e = 0; e < (sizeof(file_engines) / sizeof(file_engines[0])); e++) {
+        save_unprocessed_one(*state, file_engines[e]);
+    }
+}
+
+static unsigned notified;
+
+static void count_notify(void *opaque)
+{
+    (void)opaque;
+    __atomic_fetch_add(&notified, 1, __ATOMIC_RELAXED);
+}
+
+/* A host that waits for async_notify instead of polling still hears of every completion. */
+static void test_async_notify_only(void **state)
+{
+    struct fx *f = *state;
+    vmapple_virtio_blk_options o = base_opts(f);
+    vmapple_host_ops ops = *mock_host_ops();
+    char path[256];
+    vmapple_device *dev;
+
+    ops.async_notify = count_notify;
+    o.blockdev = temp_file_volume(path, sizeof(path));
+    assert_int_equal(vmapple_virtio_blk_create(&ops, f->h, &o, &dev), 0);
+    vmapple_blockdev_release(o.blockdev);
+    vdrv_fini(&f->d);
+    f->driver_up = false;
+    vmapple_device_destroy(f->dev);
+    f->dev = dev;
+    fx_driver(f, ALL_FEATURES);
+    for (int i = 0; i < 20; i++) {
+        unsigned before = __atomic_load_n(&notified, __ATOMIC_RELAXED);
+        uint16_t head;
+        uint32_t len;
+        int spins = 0;
+        assert_true(vdrv_blk_submit(&f->d, VDRV_BLK_T_IN, (uint64_t)i, DATA, 512, false) >= 0);
+        vdrv_kick(&f->d);
+        while (__atomic_load_n(&notified, __ATOMIC_RELAXED) == before && spins++ < 5000) {
+            usleep(1000);
+        }
+        assert_true(__atomic_load_n(&notified, __ATOMIC_RELAXED) > before);
+        vmapple_device_process(f->dev);
+        assert_int_equal(vdrv_get_used(&f->d, &head, &len), 1);
+    }
     unlink(path);
 }
 
@@ -1698,6 +1844,8 @@ int main(void)
         ALL4(test_poll_fd),
         ALL4(test_file_volume),
         ASYNC2(test_inline_completion_then_reset),
+        ALL4(test_save_unprocessed),
+        ASYNC2(test_async_notify_only),
         ALL4(test_queue_depth),
         ASYNC2(test_reset_in_flight),
         ASYNC2(test_reset_drops_queued_work),
