@@ -88,6 +88,12 @@ static void child(const char *path, int fd, uint32_t trial)
     uint32_t msg;
 
     h->allow_map = trial % 2 == 0;
+    /*
+     * No lock: a killed predecessor's io_uring is torn down asynchronously and
+     * may hold its file (and lock) open a moment longer. Each trial has its
+     * own file for the same reason.
+     */
+    fo.flags = VMAPPLE_BLOCKDEV_NO_LOCK;
     if (vmapple_blockdev_open_file(path, &fo, &bd) != 0) {
         _exit(2);
     }
@@ -247,16 +253,16 @@ int main(int argc, char **argv)
         perror("mkdtemp");
         return 1;
     }
-    snprintf(path, sizeof(path), "%s/volume", dir);
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
     for (unsigned t = 0; t < trials; t++) {
         bool finished = false;
+        snprintf(path, sizeof(path), "%s/volume-%u", dir, t);
         if (trial_run(path, t, &durable, &finished) != 0) {
             failed++;
         }
         finished_count += finished;
+        unlink(path);
     }
-    unlink(path);
     rmdir(dir);
     printf("crash-virtio-blk: %u trials, %u failed, %u writes checked durable, %u children "
            "finished before the kill\n",
