@@ -131,9 +131,8 @@ struct vblk_req {
     struct vm_vq_chain chain;
     uint32_t type;
     enum vblk_op op;
-    bool barrier;   /* an APPLE_BARRIER that waits for everything before it */
-    bool bounce;    /* data through bounce[] instead of mapped guest memory */
-    bool discarded; /* reset while in flight: complete into nowhere */
+    bool barrier; /* an APPLE_BARRIER that waits for everything before it */
+    bool bounce;  /* data through bounce[] instead of mapped guest memory */
     uint8_t status;
     uint64_t offset;   /* bytes into the volume */
     uint64_t data_len; /* IN/OUT data bytes */
@@ -272,7 +271,7 @@ static struct vblk_req *req_alloc(struct vblk *b)
     }
     r->next = NULL;
     r->op = OP_NONE;
-    r->barrier = r->bounce = r->discarded = false;
+    r->barrier = r->bounce = false;
     r->status = VIRTIO_BLK_S_OK;
     r->offset = r->data_len = 0;
     r->used_len = 0;
@@ -1183,7 +1182,7 @@ static void quiesce(struct vblk *b, bool keep)
         /* Bounded: every round completes what was in flight, the queue is finite. */
         for (unsigned round = 0; round < 4 * VBLK_MAX_QUEUE_SIZE; round++) {
             deliver(b, true);
-            if (b->in_io == 0 && !b->pending.head && !b->stalled) {
+            if (b->in_io == 0 && !b->pending.head && (!b->stalled || !vm_virtio_pci_live(&b->vp))) {
                 break;
             }
         }
