@@ -166,13 +166,18 @@ static int vq_break(struct vm_vq *vq, const char *what, unsigned a, unsigned b)
 
 /* 16-bit ring fields. */
 
-static int avail_load16(struct vm_vq *vq, uint64_t off, uint16_t *v)
+/*
+ * `order` is __ATOMIC_ACQUIRE for the avail idx: the fence after it already
+ * orders the ring reads, but an acquire load also says so to tools (TSan)
+ * that do not model fences.
+ */
+static int avail_load16(struct vm_vq *vq, uint64_t off, uint16_t *v, int order)
 {
     uint8_t b[2];
 
     if (vq->avail_map) {
-        uint16_t raw = __atomic_load_n((const uint16_t *)(const void *)(vq->avail_map + off),
-                                       __ATOMIC_RELAXED);
+        uint16_t raw =
+            __atomic_load_n((const uint16_t *)(const void *)(vq->avail_map + off), order);
         *v = vm_ld_le16(&raw);
         return 0;
     }
@@ -183,7 +188,7 @@ static int avail_load16(struct vm_vq *vq, uint64_t off, uint16_t *v)
     return 0;
 }
 
-static int used_store16(struct vm_vq *vq, uint64_t off, uint16_t v)
+static int used_store16(struct vm_vq *vq, uint64_t off, uint16_t v, int order)
 {
     uint8_t b[2];
 
@@ -191,7 +196,7 @@ static int used_store16(struct vm_vq *vq, uint64_t off, uint16_t v)
     if (vq->used_map) {
         uint16_t raw;
         memcpy(&raw, b, 2);
-        __atomic_store_n((uint16_t *)(void *)(vq->used_map + off), raw, __ATOMIC_RELAXED);
+        __atomic_store_n((uint16_t *)(void *)(vq->used_map + off), raw, order);
         return 0;
     }
     return vm_dma_write(vq->dev, vq->used_gpa + off, b, 2) < 0 ? -EFAULT : 0;
@@ -208,7 +213,7 @@ int vm_vq_pending(struct vm_vq *vq)
         return -EIO;
     }
     for (int tries = 0;; tries++) {
-        if (avail_load16(vq, 2, &idx) < 0) {
+        if (avail_load16(vq, 2, &idx, __ATOMIC_ACQUIRE) < 0) {
             return vq_break(vq, "available ring is not guest memory at idx", 0, 0);
         }
         n = (uint16_t)(idx - vq->last_avail);
@@ -258,7 +263,8 @@ int vm_vq_pop(struct vm_vq *vq, struct vm_vq_chain *chain)
     if (ret <= 0) {
         return ret;
     }
-    if (avail_load16(vq, 4 + 2 * (uint64_t)(vq->last_avail % vq->size), &head) < 0) {
+    if (avail_load16(vq, 4 + 2 * (uint64_t)(vq->last_avail % vq->size), &head, __ATOMIC_RELAXED) <
+        0) {
         return vq_break(vq, "available ring is not guest memory at slot", vq->last_avail, 0);
     }
     if (head >= vq->size) {
@@ -404,7 +410,7 @@ bool vm_vq_publish(struct vm_vq *vq)
     }
     /* Elements and the data they describe before the idx that exposes them. */
     __atomic_thread_fence(__ATOMIC_RELEASE);
-    if (used_store16(vq, 2, vq->used_idx) < 0) {
+    if (used_store16(vq, 2, vq->used_idx, __ATOMIC_RELEASE) < 0) {
         vq_break(vq, "used ring is not guest memory at idx", vq->used_idx, 0);
         return false;
     }
@@ -412,7 +418,7 @@ bool vm_vq_publish(struct vm_vq *vq)
     /* Our idx store before reading the driver's suppression fields. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (!vq->event_idx) {
-        if (avail_load16(vq, 0, &v) < 0) {
+        if (avail_load16(vq, 0, &v, __ATOMIC_RELAXED) < 0) {
             return true; /* cannot tell: an extra interrupt is harmless */
         }
         return !(v & VIRTQ_AVAIL_F_NO_INTERRUPT);
@@ -423,7 +429,7 @@ bool vm_vq_publish(struct vm_vq *vq)
         vq->signalled_valid = true;
         return true;
     }
-    if (avail_load16(vq, 4 + 2 * (uint64_t)vq->size, &v) < 0) {
+    if (avail_load16(vq, 4 + 2 * (uint64_t)vq->size, &v, __ATOMIC_RELAXED) < 0) {
         return true;
     }
     return need_event(v, vq->used_idx, old);
@@ -434,8 +440,8 @@ bool vm_vq_arm(struct vm_vq *vq)
     if (!vq->ready || vq->broken) {
         return false;
     }
-    if (vq->event_idx &&
-        used_store16(vq, 4 + (uint64_t)vq->size * VIRTQ_USED_ELEM_SIZE, vq->last_avail) < 0) {
+    if (vq->event_idx && used_store16(vq, 4 + (uint64_t)vq->size * VIRTQ_USED_ELEM_SIZE,
+                                      vq->last_avail, __ATOMIC_RELAXED) < 0) {
         vq_break(vq, "used ring is not guest memory at avail_event", vq->last_avail, 0);
         return false;
     }
