@@ -30,13 +30,15 @@
  *    notify area of BAR0) performs the requests before vmapple_device_write()
  *    returns. Simplest for hosts; the vCPU waits for the disk.
  *  - asynchronous: the notification only reads the requests, maps the guest
- *    buffers (or copies written data into bounce buffers) and hands the block
- *    I/O to library worker threads (or io_uring). Completions are delivered on
- *    the host's thread: poll vmapple_device_poll_fd() (and/or take the
- *    async_notify callback, called from a worker thread), then call
- *    vmapple_device_process(), which writes the used ring and raises the
- *    interrupt. Host callbacks are only ever called on the thread calling into
- *    the device; worker threads only call the volume's own callbacks.
+ *    buffers (or copies written data into bounce buffers) and starts the block
+ *    I/O on io_uring or library worker threads; it never waits for the disk
+ *    (a read the page cache holds may be copied at once, RWF_NOWAIT).
+ *    Completions are delivered on the host's thread: poll
+ *    vmapple_device_poll_fd() (and/or take the async_notify callback, see
+ *    host.h), then call vmapple_device_process(), which writes the used ring
+ *    and raises the interrupt. Host callbacks other than async_notify are only
+ *    ever called on the thread calling into the device; worker threads only
+ *    call the volume's own callbacks.
  *
  * Reset (vmapple_device_reset() or a driver writing 0 to device_status) with
  * requests in flight waits for the block I/O that is running, then discards
