@@ -31,11 +31,6 @@
 #include "state.h"
 #include "virtqueue.h"
 
-/* Transport feature bits. */
-#define VIRTIO_F_INDIRECT_DESC 28
-#define VIRTIO_F_EVENT_IDX     29
-#define VIRTIO_F_VERSION_1     32
-
 /* Device status bits. */
 #define VIRTIO_STATUS_ACKNOWLEDGE        0x01
 #define VIRTIO_STATUS_DRIVER             0x02

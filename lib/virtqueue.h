@@ -31,6 +31,11 @@
 /* The largest split queue the spec allows. */
 #define VM_VQ_MAX_SIZE 32768u
 
+/* Feature bits of the ring and of virtio 1.x, whatever the transport. */
+#define VIRTIO_F_INDIRECT_DESC 28
+#define VIRTIO_F_EVENT_IDX     29
+#define VIRTIO_F_VERSION_1     32
+
 /* Descriptor flags. */
 #define VIRTQ_DESC_F_NEXT     1u
 #define VIRTQ_DESC_F_WRITE    2u

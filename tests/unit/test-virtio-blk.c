@@ -1313,6 +1313,61 @@ static void test_file_volume(void **state)
     }
 }
 
+/*
+ * The poll fd alone must wake the host for every completion, whichever
+ * engine ran it: with io_uring, write-zeroes and drain barriers still go to
+ * the worker threads (they once signalled a descriptor the host never saw).
+ */
+static bool wait_readable(int fd)
+{
+    struct pollfd p = { fd, POLLIN, 0 };
+
+    return poll(&p, 1, 10000) == 1;
+}
+
+static void poll_fd_wakes_one(struct fx *f, uint32_t engine)
+{
+    vmapple_virtio_blk_options o = base_opts(f);
+    char path[256];
+    uint16_t head;
+    uint32_t len;
+    int fd;
+
+    o.barrier_mode = VMAPPLE_VIRTIO_BLK_BARRIER_DRAIN;
+    if (!fx_file_device(f, &o, engine, path, sizeof(path))) {
+        return;
+    }
+    fd = vmapple_device_poll_fd(f->dev);
+    assert_true(fd >= 0);
+    put_dwz(f, DATA + 0x10000, 40, 8, 0);
+    vdrv_blk_submit(&f->d, VDRV_BLK_T_WRITE_ZEROES, 0, DATA + 0x10000, 16, false);
+    vdrv_kick(&f->d);
+    assert_true(wait_readable(fd));
+    vmapple_device_process(f->dev);
+    assert_int_equal(vdrv_get_used(&f->d, &head, &len), 1);
+    assert_int_equal(vdrv_blk_status(&f->d, head), S_OK);
+    /* A drain barrier has nothing to submit: it runs on a worker too. */
+    vdrv_blk_submit(&f->d, VDRV_BLK_T_APPLE_BARRIER, 0, 0, 0, false);
+    vdrv_kick(&f->d);
+    assert_true(wait_readable(fd));
+    vmapple_device_process(f->dev);
+    assert_int_equal(vdrv_get_used(&f->d, &head, &len), 1);
+    assert_int_equal(vdrv_blk_status(&f->d, head), S_OK);
+    unlink(path);
+}
+
+static void test_poll_fd_every_engine(void **state)
+{
+    struct fx *f = *state;
+
+    if (!f->async) {
+        return;
+    }
+    for (unsigned e = 0; e < (sizeof(file_engines) / sizeof(file_engines[0])); e++) {
+        poll_fd_wakes_one(f, file_engines[e]);
+    }
+}
+
 static void inline_then_reset_one(struct fx *f, uint32_t engine)
 {
     vmapple_virtio_blk_options o = base_opts(f);
@@ -1848,6 +1903,7 @@ int main(void)
         ASYNC2(test_async_notify_only),
         ALL4(test_queue_depth),
         ASYNC2(test_reset_in_flight),
+        ASYNC2(test_poll_fd_every_engine),
         ASYNC2(test_reset_drops_queued_work),
         ASYNC2(test_bounce_limit),
         SYNC1(test_bounce_sync),
