@@ -26,5 +26,6 @@
 #include "apple-dma-pci.h"
 #include "vfio-apple.h"
 #include "virtio-blk.h"
+#include "vhost-user-blk.h"
 
 #endif /* LIBVMAPPLE_LIBVMAPPLE_H */
