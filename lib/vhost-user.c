@@ -1256,11 +1256,15 @@ int vm_vhu_serve(struct vm_vhu *v, int fd)
 {
     int ret;
 
-    if (v->serving || vm_vhu_attach(v, fd) < 0) {
+    if (__atomic_exchange_n(&v->serving, true, __ATOMIC_ACQ_REL)) {
         close(fd);
         return -EBUSY;
     }
-    v->serving = true;
+    if (vm_vhu_attach(v, fd) < 0) {
+        __atomic_store_n(&v->serving, false, __ATOMIC_RELEASE);
+        close(fd);
+        return -EBUSY;
+    }
     do {
         ret = vm_vhu_step(v);
     } while (ret > 0);
@@ -1270,7 +1274,7 @@ int vm_vhu_serve(struct vm_vhu *v, int fd)
         vm_log(&v->logdev, VMAPPLE_LOG_INFO, "the front end disconnected");
     }
     vm_vhu_detach(v);
-    v->serving = false;
+    __atomic_store_n(&v->serving, false, __ATOMIC_RELEASE);
     return ret;
 }
 
