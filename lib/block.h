@@ -55,6 +55,15 @@ VM_HIDDEN int vm_blockdev_write_zeroes(vmapple_blockdev *bd, uint64_t off, uint6
                                        bool may_unmap);
 
 /*
+ * The alignment (bytes, a power of two from 512 to 4096) that offsets,
+ * lengths and memory addresses of transfers on the descriptor need: files
+ * opened with VMAPPLE_BLOCKDEV_DIRECT; 0 for every other backend. The
+ * vm_blockdev_* calls bounce misaligned memory themselves; callers that
+ * submit I/O on the descriptor (io_uring) must pass aligned buffers.
+ */
+VM_HIDDEN uint32_t vm_blockdev_direct_align(const vmapple_blockdev *bd);
+
+/*
  * File backends: the descriptor and the byte offset of the volume in it, for
  * callers that submit I/O themselves (io_uring). -1 for host backends.
  */

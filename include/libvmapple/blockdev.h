@@ -41,6 +41,20 @@ enum {
      * description locks), so two VMs cannot corrupt one image.
      */
     VMAPPLE_BLOCKDEV_NO_LOCK = 1u << 1,
+    /**
+     * Files: bypass the host page cache (O_DIRECT), like QEMU's cache=none:
+     * guest data is not cached twice and reaches the disk without a copy.
+     * Writes still become durable only with a flush. The file's direct-I/O
+     * alignment is measured at open: buffers in memory that do not meet it
+     * go through an aligned bounce buffer; a transfer whose offset or length
+     * is not aligned fails with -EINVAL (virtio-blk requests are whole
+     * sectors, so there only where the alignment is above 512 bytes, and the
+     * device then advertises that block size to the driver).
+     * vmapple_blockdev_open_file() fails with -EINVAL when the file
+     * system cannot do direct I/O (tmpfs) or the option offset is not
+     * aligned.
+     */
+    VMAPPLE_BLOCKDEV_DIRECT = 1u << 2,
     /** Host backends: the callbacks may be called from several threads at once. */
     VMAPPLE_BLOCKDEV_THREAD_SAFE = 1u << 3
 };
@@ -56,7 +70,7 @@ enum {
 /** Options of vmapple_blockdev_open_file(). */
 typedef struct vmapple_blockdev_file_options {
     uint32_t size;  /**< sizeof, set by VMAPPLE_BLOCKDEV_FILE_OPTIONS_INIT */
-    uint32_t flags; /**< VMAPPLE_BLOCKDEV_READ_ONLY | _NO_LOCK */
+    uint32_t flags; /**< VMAPPLE_BLOCKDEV_READ_ONLY | _NO_LOCK | _DIRECT */
     /**
      * Where the volume starts in the file, in bytes (e.g. 0x4000 to skip the
      * VZ header of an untrimmed aux image). A multiple of 512. Default 0.

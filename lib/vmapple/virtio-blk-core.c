@@ -366,9 +366,14 @@ static int scatter(struct vm_blkq *b, struct blk_req *r, const uint8_t *src, uin
     return 0;
 }
 
-/* Map the data segments for zero-copy I/O. False: use a bounce buffer. */
+/*
+ * Map the data segments for zero-copy I/O. False: use a bounce buffer (not
+ * all guest memory, or, for a volume with direct I/O, not aligned for it).
+ */
 static bool map_data(struct vm_blkq *b, struct blk_req *r, bool writable)
 {
+    uint32_t align = vm_blockdev_direct_align(b->p->bd);
+
     for (uint32_t i = r->data_first; i < r->data_end; i++) {
         uint64_t addr = r->chain.segs[i].addr;
         uint64_t left = r->chain.segs[i].len;
@@ -388,6 +393,9 @@ static bool map_data(struct vm_blkq *b, struct blk_req *r, bool writable)
             r->maps[r->nmaps].host = p;
             r->maps[r->nmaps].len = got;
             r->nmaps++;
+            if (align && (((uintptr_t)p | got) & (align - 1))) {
+                goto fail;
+            }
             r->iov[r->iovcnt].iov_base = p;
             r->iov[r->iovcnt].iov_len = got;
             r->iovcnt++;
@@ -677,7 +685,10 @@ static void start_pending(struct vm_blkq *b)
         }
         list_pop(&b->pending);
         if (r->bounce) {
-            r->bounce_buf = malloc(r->data_len ? r->data_len : 1);
+            /* Aligned for volumes with direct I/O. */
+            if (posix_memalign((void **)&r->bounce_buf, 4096, r->data_len ? r->data_len : 1)) {
+                r->bounce_buf = NULL;
+            }
             if (!r->bounce_buf) {
                 vm_log_ratelimited(b->dev, VMAPPLE_LOG_ERROR,
                                    "out of memory for a %llu-byte bounce buffer",
@@ -776,6 +787,14 @@ static uint8_t parse_rw(struct vm_blkq *b, struct blk_req *r, uint64_t sector)
         vm_guest_error(b->dev, "request of %llu bytes exceeds seg_max * size_max (%llu)",
                        (unsigned long long)r->data_len,
                        (unsigned long long)b->p->max_request_bytes);
+        return VIRTIO_BLK_S_IOERR;
+    }
+    if ((r->offset | r->data_len) &
+        (uint64_t)(VM_MAX(vm_blockdev_direct_align(b->p->bd), 1u) - 1)) {
+        /* Only where direct I/O needs more than 512 (blk_size tells the driver). */
+        vm_guest_error(b->dev, "%s request at byte %llu + %llu is not aligned to the volume's %u",
+                       r->op == OP_READ ? "IN" : "OUT", (unsigned long long)r->offset,
+                       (unsigned long long)r->data_len, vm_blockdev_direct_align(b->p->bd));
         return VIRTIO_BLK_S_IOERR;
     }
     if (r->data_len == 0) {
@@ -1236,9 +1255,16 @@ static int check_options(vmapple_virtio_blk_options *o, const char *who)
         return opt_error("option size_max is %u: %u to %u", o->size_max, VBLK_MIN_SIZE_MAX,
                          VBLK_MAX_SIZE_MAX);
     }
-    o->blk_size = o->blk_size ? o->blk_size : VBLK_SECTOR;
+    /* A volume with direct I/O may need larger blocks: the driver is told. */
+    o->blk_size =
+        o->blk_size ? o->blk_size : VM_MAX(VBLK_SECTOR, vm_blockdev_direct_align(o->blockdev));
     if (!is_pow2(o->blk_size) || o->blk_size < 512 || o->blk_size > 4096) {
         return opt_error("option blk_size is %u: 512, 1024, 2048 or 4096", o->blk_size);
+    }
+    if (o->blk_size < vm_blockdev_direct_align(o->blockdev)) {
+        return opt_error("option blk_size is %u, below the %u bytes the volume's direct I/O "
+                         "needs",
+                         o->blk_size, vm_blockdev_direct_align(o->blockdev));
     }
     cap = vm_blockdev_capacity(o->blockdev);
     if (cap % o->blk_size) {

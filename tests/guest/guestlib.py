@@ -136,7 +136,8 @@ def build_initramfs(t, out, blkpattern, fio_jobs=None):
             os.makedirs(os.path.join(root, d), exist_ok=True)
         shutil.copy2(t["busybox"], os.path.join(root, "bin/busybox"))
         for prog in (t["mke2fs"], t["e2fsck"], blkpattern):
-            copy_with_libs(prog, root, "usr/local/bin")
+            if prog:
+                copy_with_libs(prog, root, "usr/local/bin")
         if fio_jobs:
             copy_with_libs(t["fio"], root, "usr/local/bin")
             for name, text in fio_jobs.items():

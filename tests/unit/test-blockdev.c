@@ -498,6 +498,115 @@ static void test_nowait(void **state)
     vmapple_blockdev_release(bd);
 }
 
+/* Direct I/O: aligned and unaligned memory, unaligned offsets refused, never "nowait". */
+static void test_direct(void **state)
+{
+    struct fixture *f = *state;
+    vmapple_blockdev_file_options o = VMAPPLE_BLOCKDEV_FILE_OPTIONS_INIT;
+    vmapple_blockdev *bd, *plain;
+    uint8_t *mem = NULL, check[8192];
+    struct iovec iov[2];
+    uint32_t align;
+    int ret;
+
+    o.flags = VMAPPLE_BLOCKDEV_DIRECT;
+    ret = vmapple_blockdev_open_file(f->path, &o, &bd);
+    if (ret == -EINVAL && strstr(vmapple_last_error(), "does not allow direct I/O")) {
+        print_message("skipped: %s\n", vmapple_last_error());
+        skip();
+    }
+    assert_int_equal(ret, 0);
+    align = vm_blockdev_direct_align(bd);
+    assert_true(align >= 512 && align <= 4096 && !(align & (align - 1)));
+    assert_int_equal(posix_memalign((void **)&mem, 4096, 3 * 8192), 0);
+    /* Aligned memory, then memory 8 bytes off: same data either way. */
+    assert_int_equal(vmapple_blockdev_read(bd, 8192, mem, 8192), 0);
+    assert_int_equal(vmapple_blockdev_read(bd, 8192, mem + 8200, 8192), 0);
+    for (int i = 0; i < 8192; i++) {
+        assert_int_equal(mem[i], pattern(8192 + (uint64_t)i));
+        assert_int_equal(mem[8200 + i], pattern(8192 + (uint64_t)i));
+    }
+    memset(mem + 8, 0xa7, 8192);
+    assert_int_equal(vmapple_blockdev_write(bd, 16384, mem + 8, 8192), 0);
+    file_bytes(f->path, 16384, check, 8192);
+    assert_memory_equal(check, mem + 8, 8192);
+    /* A vector with one unaligned element goes through the bounce buffer whole. */
+    memset(mem, 0x31, 4096);
+    memset(mem + 8192 + 3, 0x32, 4096);
+    iov[0].iov_base = mem;
+    iov[0].iov_len = 4096;
+    iov[1].iov_base = mem + 8192 + 3;
+    iov[1].iov_len = 4096;
+    assert_int_equal(vm_blockdev_writev(bd, 32768, iov, 2), 0);
+    file_bytes(f->path, 32768, check, 8192);
+    assert_int_equal(check[0], 0x31);
+    assert_int_equal(check[4095], 0x31);
+    assert_int_equal(check[4096], 0x32);
+    assert_int_equal(check[8191], 0x32);
+    /* Offsets and lengths must be aligned: no read-modify-write of shared blocks. */
+    assert_int_equal(vmapple_blockdev_read(bd, 100, mem, 512), -EINVAL);
+    assert_int_equal(vmapple_blockdev_write(bd, 4096, mem, 100), -EINVAL);
+    assert_int_equal(vm_blockdev_read(bd, align, mem, align), 0);
+    /* Direct I/O always waits for the disk: never done "without waiting". */
+    iov[0].iov_base = mem;
+    iov[0].iov_len = 4096;
+    assert_int_equal(vm_blockdev_readv_nowait(bd, 0, iov, 1), -EAGAIN);
+    assert_int_equal(vmapple_blockdev_flush(bd), 0);
+    vmapple_blockdev_release(bd);
+    /* The page cache is not direct. */
+    o.flags = VMAPPLE_BLOCKDEV_NO_LOCK;
+    assert_int_equal(vmapple_blockdev_open_file(f->path, &o, &plain), 0);
+    assert_int_equal(vm_blockdev_direct_align(plain), 0);
+    vmapple_blockdev_release(plain);
+    free(mem);
+}
+
+/*
+ * Where direct I/O cannot be measured (a volume too small to probe) or done
+ * at all (tmpfs before Linux 6.6), the flag is refused, naming itself.
+ */
+static void test_direct_refused(void **state)
+{
+    vmapple_blockdev_file_options o = VMAPPLE_BLOCKDEV_FILE_OPTIONS_INIT;
+    vmapple_blockdev *bd;
+    char tiny[] = "/tmp/vmapple-tiny-XXXXXX";
+    int fd = mkstemp(tiny);
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 512), 0);
+    close(fd);
+    o.flags = VMAPPLE_BLOCKDEV_DIRECT;
+    assert_int_equal(vmapple_blockdev_open_file(tiny, &o, &bd), -EINVAL);
+    assert_non_null(strstr(vmapple_last_error(), "flag VMAPPLE_BLOCKDEV_DIRECT"));
+    unlink(tiny);
+}
+
+static void test_direct_tmpfs(void **state)
+{
+    vmapple_blockdev_file_options o = VMAPPLE_BLOCKDEV_FILE_OPTIONS_INIT;
+    vmapple_blockdev *bd;
+    char path[] = "/dev/shm/vmapple-direct-XXXXXX";
+    int fd = mkstemp(path), ret;
+
+    (void)state;
+    if (fd < 0) {
+        skip();
+    }
+    assert_int_equal(ftruncate(fd, 65536), 0);
+    close(fd);
+    o.flags = VMAPPLE_BLOCKDEV_DIRECT; /* tmpfs */
+    ret = vmapple_blockdev_open_file(path, &o, &bd);
+    unlink(path);
+    if (ret == 0) {
+        /* A kernel whose tmpfs does direct I/O. */
+        vmapple_blockdev_release(bd);
+        skip();
+    }
+    assert_int_equal(ret, -EINVAL);
+    assert_non_null(strstr(vmapple_last_error(), "VMAPPLE_BLOCKDEV_DIRECT"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -512,6 +621,9 @@ int main(void)
         cmocka_unit_test(test_host_backend),
         cmocka_unit_test(test_host_backend_minimal),
         cmocka_unit_test_setup_teardown(test_nowait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_direct, setup, teardown),
+        cmocka_unit_test(test_direct_refused),
+        cmocka_unit_test(test_direct_tmpfs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

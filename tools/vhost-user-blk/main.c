@@ -98,6 +98,7 @@ static void usage(FILE *f)
             "  --image FILE       the volume (a file or block device)\n"
             "  --variant V        root or aux (the Apple type at config offset 60)\n"
             "  --read-only        open the image read-only and offer VIRTIO_BLK_F_RO\n"
+            "  --direct           bypass the host page cache (O_DIRECT), like QEMU's cache=none\n"
             "  --barrier MODE     APPLE_BARRIER: flush (default), drain or none\n"
             "  --queues N         queues offered, 1 to %u (default 1)\n"
             "  --max-queue-size N largest vring the front end may use (default 1024)\n"
@@ -282,6 +283,7 @@ int main(int argc, char **argv)
         { "blk-file", required_argument, NULL, O_IMAGE },
         { "variant", required_argument, NULL, O_VARIANT },
         { "read-only", no_argument, NULL, O_READ_ONLY },
+        { "direct", no_argument, NULL, O_DIRECT },
         { "barrier", required_argument, NULL, O_BARRIER },
         { "queues", required_argument, NULL, O_QUEUES },
         { "max-queue-size", required_argument, NULL, O_MAXQ },
@@ -334,6 +336,9 @@ int main(int argc, char **argv)
         case O_READ_ONLY:
             fo.flags |= VMAPPLE_BLOCKDEV_READ_ONLY;
             o.flags |= VMAPPLE_VIRTIO_BLK_READ_ONLY;
+            break;
+        case O_DIRECT:
+            fo.flags |= VMAPPLE_BLOCKDEV_DIRECT;
             break;
         case O_BARRIER:
             if (strcmp(optarg, "flush") == 0) {
@@ -448,9 +453,10 @@ int main(int argc, char **argv)
             vmapple_vhost_user_blk_destroy(backend);
             return 1;
         }
-        say(VMAPPLE_LOG_INFO, "serving %s (%s volume%s, %u queue%s) on %s", image,
+        say(VMAPPLE_LOG_INFO, "serving %s (%s volume%s%s, %u queue%s) on %s", image,
             o.variant == VMAPPLE_VIRTIO_BLK_VARIANT_ROOT ? "root" : "aux",
             (o.flags & VMAPPLE_VIRTIO_BLK_READ_ONLY) ? ", read-only" : "",
+            (fo.flags & VMAPPLE_BLOCKDEV_DIRECT) ? ", direct I/O" : "",
             o.num_queues ? o.num_queues : 1, o.num_queues > 1 ? "s" : "", socket_path);
         status = run_listener(&s, lfd, once);
         close(lfd);
