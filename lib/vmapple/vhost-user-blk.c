@@ -53,6 +53,10 @@ static void ring_kick(void *opaque, uint16_t q)
     struct vhost_blk_queue *bq = &((vmapple_vhost_user_blk *)opaque)->queues[q];
 
     vm_blkq_notify(bq->engine);
+    /* Page-cache hits finish at submission: deliver them now, not a poll later. */
+    if (vm_blkq_completions_ready(bq->engine)) {
+        vm_blkq_process(bq->engine);
+    }
     snapshot(bq);
 }
 

@@ -1540,6 +1540,20 @@ int vm_blkq_process(struct vm_blkq *b)
     return n;
 }
 
+bool vm_blkq_completions_ready(struct vm_blkq *b)
+{
+    if (b->inline_done.head) {
+        return true;
+    }
+#ifdef VMAPPLE_HAVE_LIBURING
+    /* A look at the completion ring in shared memory, no system call. */
+    if (b->ring_ready && b->ring_inflight && io_uring_cq_ready(&b->ring)) {
+        return true;
+    }
+#endif
+    return false;
+}
+
 void vm_blkq_get_stats(const struct vm_blkq *b, vmapple_virtio_blk_stats *s)
 {
     *s = b->stats;

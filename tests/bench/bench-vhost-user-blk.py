@@ -10,15 +10,16 @@ the same fio jobs on /dev/vda (direct=1, libaio, 512 MiB region):
   randread-4k-qd32  4 KiB random reads, queue depth 32        (IOPS)
   seqread-1m        1 MiB sequential reads, queue depth 8     (MB/s)
   seqwrite-1m       1 MiB sequential writes, queue depth 8    (MB/s)
-Configurations (2 vCPUs, 2 queues, 256-entry vrings each):
-  libvmapple       -device vhost-user-blk-pci + libvmapple-vhost-user-blk
-                   (io_uring, the host page cache)
-  qemu-native      -device virtio-blk-pci, cache=none,aio=native (O_DIRECT)
-  qemu-writeback   -device virtio-blk-pci, cache=writeback,aio=io_uring
-                   (the host page cache, like the back end: a reference)
+Configurations (2 vCPUs, 2 queues, 256-entry vrings each), in pairs that
+treat the host page cache alike:
+  libvmapple-direct  -device vhost-user-blk-pci + libvmapple-vhost-user-blk
+                     --direct (io_uring, O_DIRECT)
+  qemu-native        -device virtio-blk-pci, cache=none,aio=native (O_DIRECT)
+  libvmapple         the back end through the host page cache (its default)
+  qemu-writeback     -device virtio-blk-pci, cache=writeback,aio=io_uring
 Rounds are interleaved (the machine may be shared); each figure is the
-median. Lines in tests/bench/bench.h's format: the limit is QEMU's figure
-(cache=none/aio=native first, then writeback), the ratio libvmapple / QEMU.
+median. Lines in tests/bench/bench.h's format: the limit is QEMU's figure,
+the ratio libvmapple / QEMU.
 """
 import argparse
 import os
@@ -72,6 +73,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--runtime", type=int, default=10, help="seconds per fio job")
     ap.add_argument("--tcg", action="store_true", help="do not try KVM")
+    ap.add_argument("--pair", choices=("direct", "page-cache"),
+                    help="run only one pair of configurations")
     args = ap.parse_args()
     try:
         t = guestlib.tools(with_fio=True)
@@ -95,24 +98,31 @@ def main():
     be_args = ["--queues", "2", "--max-queue-size", str(QSIZE), "--seg-max", str(QSIZE - 2),
                "--quiet"]
     be = None
+    vhost_dev = ["-chardev", f"socket,id=vblk,path={sock}", "-device",
+                 f"vhost-user-blk-pci,chardev=vblk,num-queues=2,queue-size={QSIZE}"]
     configs = {
-        "libvmapple": ["-chardev", f"socket,id=vblk,path={sock}", "-device",
-                       f"vhost-user-blk-pci,chardev=vblk,num-queues=2,queue-size={QSIZE}"],
+        "libvmapple-direct": vhost_dev,
         "qemu-native": ["-drive", f"file={img},if=none,id=d0,format=raw,cache=none,aio=native",
                         "-device", f"virtio-blk-pci,drive=d0,num-queues=2,queue-size={QSIZE}"],
+        "libvmapple": vhost_dev,
         "qemu-writeback": ["-drive",
                            f"file={img},if=none,id=d0,format=raw,cache=writeback,aio=io_uring",
                            "-device", f"virtio-blk-pci,drive=d0,num-queues=2,queue-size={QSIZE}"],
     }
+    if args.pair:
+        keep = {"direct": ("libvmapple-direct", "qemu-native"),
+                "page-cache": ("libvmapple", "qemu-writeback")}[args.pair]
+        configs = {c: d for c, d in configs.items() if c in keep}
     results = {c: {j: [] for j in JOBS} for c in configs}
     try:
         for r in range(args.rounds):
             for c, devices in configs.items():
                 start = time.monotonic()
-                if c == "libvmapple":
+                if c.startswith("libvmapple"):
                     # Only while it runs: it locks the image, as QEMU does.
                     be = guestlib.BackEnd(args.backend, sock, img,
-                                          os.path.join(work, "backend.log"), be_args)
+                                          os.path.join(work, "backend.log"),
+                                          be_args + (["--direct"] if c.endswith("direct") else []))
                 q = guestlib.Qemu(t, accel, initramfs, "bench", devices, mem_mb=512,
                                   extra_cmdline="vtest.fio=" + ",".join(JOBS))
                 status = q.wait(120 + 4 * len(JOBS) * args.runtime * (1 if accel == "kvm" else 3))
@@ -141,10 +151,12 @@ def main():
     print(f"# guest under {accel.upper()}, 2 vCPUs; median of {args.rounds} interleaved rounds; "
           f"{args.runtime} s per fio job", flush=True)
     for j, (_, _, _, unit) in JOBS.items():
-        bench_line(f"vhost-user-blk/{j}/vs-qemu-native", med["libvmapple"][j], unit,
-                   med["qemu-native"][j])
-        bench_line(f"vhost-user-blk/{j}/vs-qemu-writeback", med["libvmapple"][j], unit,
-                   med["qemu-writeback"][j])
+        if "qemu-native" in med:
+            bench_line(f"vhost-user-blk-direct/{j}/vs-qemu-cache-none-aio-native",
+                       med["libvmapple-direct"][j], unit, med["qemu-native"][j])
+        if "qemu-writeback" in med:
+            bench_line(f"vhost-user-blk/{j}/vs-qemu-cache-writeback-aio-io_uring",
+                       med["libvmapple"][j], unit, med["qemu-writeback"][j])
     return 0
 
 
