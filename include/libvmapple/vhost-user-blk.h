@@ -94,7 +94,11 @@ typedef struct vmapple_vhost_user_blk_options {
     uint32_t blk_size;
     /** GET_ID's serial: printable ASCII, at most 20 characters; NULL: zeros. */
     const char *serial;
-    /** Bounce-buffer bytes in flight per queue (see virtio-blk.h); default 16 MiB. */
+    /**
+     * Bounce-buffer bytes in flight per queue (see virtio-blk.h): at least
+     * seg_max * size_max, at most 1 GiB; default 16 MiB or seg_max *
+     * size_max, whichever is larger.
+     */
     uint64_t max_bounce_bytes;
 } vmapple_vhost_user_blk_options;
 

@@ -75,6 +75,8 @@ def main():
     ap.add_argument("--tcg", action="store_true", help="do not try KVM")
     ap.add_argument("--pair", choices=("direct", "page-cache"),
                     help="run only one pair of configurations")
+    ap.add_argument("--backend-arg", action="append", default=[],
+                    help="an extra option for the back end (repeatable)")
     args = ap.parse_args()
     try:
         t = guestlib.tools(with_fio=True)
@@ -96,7 +98,7 @@ def main():
     sockdir = tempfile.mkdtemp(prefix="vbench-")
     sock = os.path.join(sockdir, "blk.sock")
     be_args = ["--queues", "2", "--max-queue-size", str(QSIZE), "--seg-max", str(QSIZE - 2),
-               "--quiet"]
+               "--quiet"] + args.backend_arg
     be = None
     vhost_dev = ["-chardev", f"socket,id=vblk,path={sock}", "-device",
                  f"vhost-user-blk-pci,chardev=vblk,num-queues=2,queue-size={QSIZE}"]

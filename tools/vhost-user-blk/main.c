@@ -103,6 +103,7 @@ static void usage(FILE *f)
             "  --queues N         queues offered, 1 to %u (default 1)\n"
             "  --max-queue-size N largest vring the front end may use (default 1024)\n"
             "  --seg-max N        segments per request advertised (default 126)\n"
+            "  --size-max N       bytes per segment advertised, 4096 to 4 MiB (default 64 KiB)\n"
             "  --serial S         GET_ID serial, at most 20 characters\n"
             "  --io-engine E      auto (default), threads or io_uring\n"
             "  --once             exit when the first front end disconnects\n"
@@ -267,6 +268,7 @@ int main(int argc, char **argv)
         O_QUEUES,
         O_MAXQ,
         O_SEG_MAX,
+        O_SIZE_MAX,
         O_SERIAL,
         O_ENGINE,
         O_ONCE,
@@ -288,6 +290,7 @@ int main(int argc, char **argv)
         { "queues", required_argument, NULL, O_QUEUES },
         { "max-queue-size", required_argument, NULL, O_MAXQ },
         { "seg-max", required_argument, NULL, O_SEG_MAX },
+        { "size-max", required_argument, NULL, O_SIZE_MAX },
         { "serial", required_argument, NULL, O_SERIAL },
         { "io-engine", required_argument, NULL, O_ENGINE },
         { "once", no_argument, NULL, O_ONCE },
@@ -366,6 +369,11 @@ int main(int argc, char **argv)
             break;
         case O_SEG_MAX:
             if (parse_uint("--seg-max", optarg, 1, 1022, &o.seg_max) < 0) {
+                return 2;
+            }
+            break;
+        case O_SIZE_MAX:
+            if (parse_uint("--size-max", optarg, 4096, 4u << 20, &o.size_max) < 0) {
                 return 2;
             }
             break;
