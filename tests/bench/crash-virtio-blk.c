@@ -70,8 +70,11 @@ struct slot {
     bool busy;
     bool is_flush;
     uint32_t seq;          /* writes */
+    uint32_t buf;          /* writes: the data buffer, busy until completion */
     uint32_t acked_before; /* flushes: writes acknowledged when it was submitted */
 };
+
+#define NBUFS 64
 
 static void child(const char *path, int fd, uint32_t trial)
 {
@@ -84,7 +87,8 @@ static void child(const char *path, int fd, uint32_t trial)
     struct vdrv d;
     struct slot *slots;
     uint32_t *acked = calloc(NBLOCKS, sizeof(*acked));
-    uint32_t nacked = 0, reported = 0, next = 0, since_flush = 0, inflight = 0;
+    uint32_t nacked = 0, reported = 0, next = 0, since_flush = 0, inflight = 0, next_buf = 0;
+    bool buf_busy[NBUFS] = { false };
     uint32_t msg;
 
     h->allow_map = trial % 2 == 0;
@@ -132,17 +136,28 @@ static void child(const char *path, int fd, uint32_t trial)
                 if (hd < 0) {
                     break;
                 }
-                slots[hd] = (struct slot){ true, true, 0, nacked };
+                slots[hd] = (struct slot){ true, true, 0, 0, nacked };
                 since_flush = 0;
             } else {
-                uint64_t buf = DATA + (uint64_t)(next % 64) * BLOCK;
+                /*
+                 * A buffer no write in flight uses: one request can stay in
+                 * flight (a preempted worker) while many later ones finish,
+                 * so a buffer is free only once its own write completed.
+                 */
+                uint64_t buf;
+                while (buf_busy[next_buf % NBUFS]) {
+                    next_buf++;
+                }
+                buf = DATA + (uint64_t)(next_buf % NBUFS) * BLOCK;
                 fill(mock_ram(h, buf, BLOCK), trial, next);
                 hd = vdrv_blk_submit(&d, VDRV_BLK_T_OUT, (uint64_t)next * (BLOCK / 512), buf, BLOCK,
                                      next % 3 == 0);
                 if (hd < 0) {
                     break;
                 }
-                slots[hd] = (struct slot){ true, false, next, 0 };
+                buf_busy[next_buf % NBUFS] = true;
+                slots[hd] = (struct slot){ true, false, next, next_buf % NBUFS, 0 };
+                next_buf++;
                 next++;
                 since_flush++;
             }
@@ -170,6 +185,7 @@ static void child(const char *path, int fd, uint32_t trial)
                 }
             } else {
                 acked[nacked++] = s->seq;
+                buf_busy[s->buf] = false;
             }
         } while (vdrv_get_used(&d, &head, &len));
     }
