@@ -16,5 +16,6 @@
 #include "platform.h"
 #include "bus.h"
 #include "blockdev.h"
+#include "pci.h"
 
 #endif /* LIBVMAPPLE_LIBVMAPPLE_H */

@@ -13,6 +13,7 @@
 
 #include "mockhost.h"
 #include "testdev.h"
+#include "testpci.h"
 
 #define RAM_BASE 0x70000000ull
 #define RAM_SIZE 0x20000ull
@@ -204,6 +205,39 @@ START_TEST(bus_churn_matches_model)
 }
 END_TEST
 
+START_TEST(hostile_pci_config)
+{
+    struct mock_host *h = mock_host_new(RAM_BASE, RAM_SIZE);
+    vmapple_device *dev;
+    uint32_t v;
+
+    seed(0x5000 + (uint64_t)_i);
+    ck_assert_int_eq(testpci_create(mock_host_ops(), h, 4, &dev), 0);
+    for (int k = 0; k < 50000; k++) {
+        uint32_t off = (uint32_t)(rnd() % 0x1010);
+        uint32_t size = 1u << (rnd() % 3);
+        int ret = vmapple_device_pci_config_write(dev, off, size, (uint32_t)rnd());
+        ck_assert(ret == 0 || (ret == -EINVAL && off + size > 4096));
+        if (rnd() % 16 == 0) {
+            uint64_t val;
+            vmapple_device_write(dev, 1, rnd() % 0x3ff8, 4, rnd());
+            vmapple_device_read(dev, 1, rnd() % 0x3ff8, 8, &val);
+            vmapple_device_write(dev, 0, (rnd() % 4) * 4, 8, rnd() % 6);
+        }
+    }
+    ck_assert_int_eq(vmapple_device_pci_config_read(dev, 0, 4, &v), 0);
+    ck_assert_uint_eq(v, 0x56781234);
+    ck_assert_uint_eq(h->wrapping_accesses, 0);
+    /* After a reset it is a clean function again. */
+    ck_assert_int_eq(vmapple_device_reset(dev), 0);
+    ck_assert_int_eq(vmapple_device_pci_config_read(dev, 4, 2, &v), 0);
+    ck_assert_uint_eq(v, 0);
+    ck_assert_int_eq(h->irq_level[0], 0);
+    vmapple_device_destroy(dev);
+    mock_host_free(h);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("core-robustness");
@@ -214,6 +248,7 @@ static Suite *core_suite(void)
     tcase_add_loop_test(tc, mutated_state_blobs, 0, 4);
     tcase_add_loop_test(tc, random_option_structs, 0, 2);
     tcase_add_loop_test(tc, bus_churn_matches_model, 0, 2);
+    tcase_add_loop_test(tc, hostile_pci_config, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }
