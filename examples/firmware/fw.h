@@ -160,8 +160,30 @@ const char *fw_first_failure(void);
 /* The GIC stand-in's view of an SPI (GICD_ISPENDR). */
 bool fw_spi_pending(uint32_t spi);
 
+/* PCI (check-pci.c): bus 0 as enumerated, BARs assigned, decoding on. */
+struct fw_pci_fn {
+    uint8_t slot;
+    uint8_t header_type;
+    uint8_t pin;
+    bool bar_failed;
+    uint16_t vendor, device;
+    uint32_t class_rev; /* class code << 8 | revision */
+    uint64_t bar[6];
+    uint64_t bar_size[6];
+};
+void fw_pci_enumerate(void);
+const struct fw_pci_fn *fw_pci_slot(uint32_t slot);
+unsigned fw_pci_count(void);
+const struct fw_pci_fn *fw_pci_at(unsigned i);
+uint32_t fw_pci_read32(uint32_t slot, uint32_t reg);
+uint16_t fw_pci_read16(uint32_t slot, uint32_t reg);
+uint8_t fw_pci_read8(uint32_t slot, uint32_t reg);
+void fw_pci_write32(uint32_t slot, uint32_t reg, uint32_t v);
+void fw_pci_write16(uint32_t slot, uint32_t reg, uint16_t v);
+
 /* Device modules (check-*.c). */
 void check_boot(void);
 void check_gic(void);
+void check_pci(void);
 
 #endif /* FW_H */

@@ -23,6 +23,7 @@ struct fw_module {
 static const struct fw_module modules[] = {
     { "boot", 0, check_boot, NULL, NULL },
     { "gic", SELFTEST_DEV_GIC, check_gic, NULL, NULL },
+    { "pci", SELFTEST_DEV_PCI_HOST, check_pci, NULL, NULL },
 };
 
 #define NR_MODULES (sizeof(modules) / sizeof(modules[0]))

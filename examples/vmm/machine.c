@@ -195,7 +195,7 @@ static void host_pci_bar_update(void *opaque, uint32_t region, uint64_t address,
     }
 }
 
-G_GNUC_UNUSED static vmapple_host_ops machine_host_ops(void)
+static vmapple_host_ops machine_host_ops(void)
 {
     vmapple_host_ops ops = VMAPPLE_HOST_OPS_INIT;
 
@@ -212,7 +212,7 @@ G_GNUC_UNUSED static vmapple_host_ops machine_host_ops(void)
  * Reserve a device slot; the caller creates the device with
  * machine_host_ops() and the returned opaque, then calls attach_device().
  */
-G_GNUC_UNUSED static struct mdev *new_device(struct machine *m, const char *label, int slot)
+static struct mdev *new_device(struct machine *m, const char *label, int slot)
 {
     struct mdev *d;
 
@@ -230,8 +230,7 @@ G_GNUC_UNUSED static struct mdev *new_device(struct machine *m, const char *labe
     return d;
 }
 
-G_GNUC_UNUSED static bool attach_device(struct machine *m, struct mdev *d, uint64_t selftest_bit,
-                                        GError **error)
+static bool attach_device(struct machine *m, struct mdev *d, uint64_t selftest_bit, GError **error)
 {
     int n, ret;
 
@@ -536,15 +535,31 @@ static bool map_handler(struct machine *m, uint32_t id, vmapple_bus_read_fn rd,
     return true;
 }
 
+/* The VZ slots (spec/README.md): host bridge 0, root 6, aux 7. */
+#define SLOT_HOST_BRIDGE 0
+
+static bool create_failed(const char *what, int ret, GError **error)
+{
+    g_set_error(error, VMM_ERROR, 0, "%s: %s (%s)", what, vmapple_strerror(ret),
+                vmapple_last_error());
+    return false;
+}
+
 static bool create_devices(struct machine *m, GError **error)
 {
-    /*
-     * The library's devices go here as they land: cfg, bdif, AES, pvpanic,
-     * then the PCI functions. Nothing of the library's device set is in
-     * this build of the example yet.
-     */
-    (void)m;
-    (void)error;
+    vmapple_host_ops ops = machine_host_ops();
+    struct mdev *d;
+    int ret;
+
+    d = new_device(m, "pci-host-bridge", SLOT_HOST_BRIDGE);
+    ret = d ? vmapple_pci_host_bridge_create(&ops, d, NULL, &d->dev) : -ENOSPC;
+    if (ret < 0) {
+        return create_failed("pci-host-bridge", ret, error);
+    }
+    if (!attach_device(m, d, SELFTEST_DEV_PCI_HOST, error)) {
+        vmapple_device_destroy(d->dev);
+        return false;
+    }
     return true;
 }
 
