@@ -156,7 +156,7 @@ void check_pci(void)
     uint32_t empty = 0xffffffffu;
 
     fw_pci_enumerate();
-    fw_check("enumerate", nr_functions > 0, "%u functions on bus 0", nr_functions);
+    fw_check("enumerate", nr_functions > 0, "functions on bus 0: %u", nr_functions);
     for (unsigned i = 0; i < nr_functions; i++) {
         const struct fw_pci_fn *f = &functions[i];
         fw_note("00:%02x.0 %04x:%04x class %06x pin %u", f->slot, f->vendor, f->device,

@@ -311,17 +311,19 @@ static bool find_marker(const uint8_t *fw, size_t len, const char *needle, char 
 static void warn_foreign_firmware(const char *path, const uint8_t *fw, size_t len)
 {
     char marker[64];
+    bool avp;
 
     printf("note: %s is not libvmapple's self-test firmware.\n", path);
-    if (find_marker(fw, len, "AVPBooter", marker, sizeof(marker)) ||
-        find_marker(fw, len, "iBoot", marker, sizeof(marker))) {
+    avp = find_marker(fw, len, "AVPBooter", marker, sizeof(marker)) ||
+          find_marker(fw, len, "iBoot", marker, sizeof(marker));
+    if (avp) {
         printf("note: it looks like Apple's AVPBooter (it contains \"%s\").\n", marker);
     }
-    printf("note: a real AVPBooter needs an Apple CPU with HVF (Virtualization.framework's\n"
+    printf("note: %sa real AVPBooter needs an Apple CPU with HVF (Virtualization.framework's\n"
            "      hypervisor): it uses Apple-specific system registers and the apple-gfx\n"
            "      device, which the %s CPU model and this machine do not have, so under\n"
            "      this accelerator it stops early. The run below shows where.\n",
-           accel_unicorn_ops.name);
+           avp ? "" : "if it is Apple's AVPBooter: ", accel_unicorn_ops.name);
 }
 
 /* MRS/MSR to a register in the IMPLEMENTATION DEFINED space: an Apple register, on VZ. */
@@ -657,6 +659,10 @@ static int cmd_run(void)
 
     if (!rs.selftest) {
         warn_foreign_firmware(opt_firmware, fw, rs.firmware_size);
+    }
+    if (!opt_ecid && !opt_machine_id) {
+        printf("note: no --ecid or --machine-id: the cfg region says ECID 0; a VZ-provisioned "
+               "guest only boots with its own machine's ECID.\n");
     }
     status = run_machine(&rs);
     vmapple_blockdev_release(rs.aux);
