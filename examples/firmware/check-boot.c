@@ -19,8 +19,8 @@ void check_boot(void)
 
     fw_check("params",
              p->ram_size && !(p->ram_size & 0x3fff) && p->nr_cpus >= 1 && p->nr_cpus <= 32,
-             "parameter block: %lu MiB RAM, CPU count %u, devices 0x%lx", p->ram_size >> 20, p->nr_cpus,
-             p->devices);
+             "parameter block: %lu MiB RAM, CPU count %u, devices 0x%lx", p->ram_size >> 20,
+             p->nr_cpus, p->devices);
     fw_check("el1", el == 1, "running at EL%u (VZ and this machine boot the firmware in EL1)",
              (unsigned)el);
 

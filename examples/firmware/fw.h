@@ -185,5 +185,8 @@ void fw_pci_write16(uint32_t slot, uint32_t reg, uint16_t v);
 void check_boot(void);
 void check_gic(void);
 void check_pci(void);
+void check_aes(void);
+void check_aes_before_reset(void);
+void check_aes_after_reset(void);
 
 #endif /* FW_H */

@@ -23,6 +23,7 @@ struct fw_module {
 static const struct fw_module modules[] = {
     { "boot", 0, check_boot, NULL, NULL },
     { "gic", SELFTEST_DEV_GIC, check_gic, NULL, NULL },
+    { "aes", SELFTEST_DEV_AES, check_aes, check_aes_before_reset, check_aes_after_reset },
     { "pci", SELFTEST_DEV_PCI_HOST, check_pci, NULL, NULL },
 };
 

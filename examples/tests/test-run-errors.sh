@@ -117,6 +117,11 @@ expect_refusal "--ram beyond the host" "more than this host" \
 for cpus in 0 33 -1; do
     expect_refusal "--cpus $cpus" "--cpus $cpus" run --firmware "$fw" --aux "$aux" --root "$root" --cpus "$cpus"
 done
+expect_refusal "--aes-key select" "--aes-key 8=00" run --firmware "$fw" --aux "$aux" --root "$root" --aes-key 8=00
+expect_refusal "--aes-key length" "the key is 30 hex digits" \
+    run --firmware "$fw" --aux "$aux" --root "$root" --aes-key 1=000000000000000000000000000000
+expect_refusal "--aes-key hex" "'zz' is not a hex byte" \
+    run --firmware "$fw" --aux "$aux" --root "$root" --aes-key 2=zz000000000000000000000000000000
 expect_refusal "--ecid junk" "--ecid 12z" run --firmware "$fw" --aux "$aux" --root "$root" --ecid 12z
 expect_refusal "--ecid and --machine-id" "not both" \
     run --firmware "$fw" --aux "$aux" --root "$root" --ecid 1 --machine-id "$dir/x"

@@ -551,6 +551,19 @@ static bool create_devices(struct machine *m, GError **error)
     struct mdev *d;
     int ret;
 
+    vmapple_aes_options aes = VMAPPLE_AES_OPTIONS_INIT;
+
+    memcpy(aes.builtin_keys, m->cfg.aes_keys, sizeof(aes.builtin_keys));
+    d = new_device(m, "aes", -1);
+    ret = d ? vmapple_aes_create(&ops, d, &aes, &d->dev) : -ENOSPC;
+    if (ret < 0) {
+        return create_failed("aes", ret, error);
+    }
+    if (!attach_device(m, d, SELFTEST_DEV_AES, error)) {
+        vmapple_device_destroy(d->dev);
+        return false;
+    }
+
     d = new_device(m, "pci-host-bridge", SLOT_HOST_BRIDGE);
     ret = d ? vmapple_pci_host_bridge_create(&ops, d, NULL, &d->dev) : -ENOSPC;
     if (ret < 0) {
@@ -630,8 +643,6 @@ struct machine *machine_create(const struct machine_config *cfg, GError **error)
         return NULL;
     }
     m->cfg = *cfg;
-    m->cfg.root = NULL;
-    m->cfg.aux = NULL;
 
     m->ram = alloc_aligned(cfg->ram_size, MACHINE_RAM_ALIGN, &m->ram_map, &m->ram_map_len);
     m->fw_mem = alloc_aligned(VMAPPLE_FIRMWARE_SIZE, MACHINE_RAM_ALIGN, &m->fw_map, &fw_map_len);
@@ -655,15 +666,12 @@ struct machine *machine_create(const struct machine_config *cfg, GError **error)
         goto fail;
     }
     m->devices = SELFTEST_DEV_UART | SELFTEST_DEV_GIC;
-    if (cfg->root) {
-        m->cfg.root = cfg->root;
-    }
-    if (cfg->aux) {
-        m->cfg.aux = cfg->aux;
-    }
     if (!create_devices(m, error)) {
         goto fail;
     }
+    /* The devices hold their own references to the volumes. */
+    m->cfg.root = NULL;
+    m->cfg.aux = NULL;
 
     ret = cfg->accel->create(&exits, m, &m->accel, err, sizeof(err));
     if (ret == 0) {

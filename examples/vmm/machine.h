@@ -33,8 +33,11 @@ struct machine_config {
     uint64_t ram_size;
     uint32_t cpus;
     uint64_t ecid;
-    vmapple_blockdev *root; /* the machine takes its own references */
+    /* The devices take their own references; release yours after machine_create(). */
+    vmapple_blockdev *root;
     vmapple_blockdev *aux;
+    /* Built-in AES keys 1..7 (length 0: the library's default). */
+    vmapple_aes_builtin_key aes_keys[VMAPPLE_AES_BUILTIN_KEYS];
 
     uint64_t timeout_us; /* 0: none */
     bool trace;          /* every MMIO access to trace_out */

@@ -54,6 +54,7 @@ static gdouble opt_timeout = -1;
 static gboolean opt_trace, opt_verbose, opt_aux_skip_header, opt_aux_ro, opt_root_ro, opt_no_reset,
     opt_vz_header;
 static gchar *opt_root_size, *opt_aux_size;
+static gchar **opt_aes_keys;
 
 static const GOptionEntry machine_entries[] = {
     { "ram", 0, 0, G_OPTION_ARG_STRING, &opt_ram,
@@ -62,6 +63,8 @@ static const GOptionEntry machine_entries[] = {
       "N" },
     { "timeout", 0, 0, G_OPTION_ARG_DOUBLE, &opt_timeout,
       "Stop the guest after SECONDS (0: never; default 120 for demo, 0 for run)", "SECONDS" },
+    { "aes-key", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_aes_keys,
+      "The AES engine's built-in key N (1..7): 32, 48 or 64 hex digits (repeatable)", "N=HEX" },
     { "trace", 0, 0, G_OPTION_ARG_NONE, &opt_trace,
       "Print every guest MMIO access with device and register names", NULL },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose, "Show the library's info messages",
@@ -213,6 +216,36 @@ static double timeout_option(double def)
         fail_usage("--timeout %g: at most 10000000 seconds", opt_timeout);
     }
     return opt_timeout;
+}
+
+static void parse_aes_keys(vmapple_aes_builtin_key keys[VMAPPLE_AES_BUILTIN_KEYS])
+{
+    memset(keys, 0, sizeof(keys[0]) * VMAPPLE_AES_BUILTIN_KEYS);
+    for (gchar **k = opt_aes_keys; k && *k; k++) {
+        const char *eq = strchr(*k, '=');
+        const char *hex = eq ? eq + 1 : "";
+        size_t n = strlen(hex);
+        char *end;
+        unsigned long sel;
+
+        errno = 0;
+        sel = strtoul(*k, &end, 10);
+        if (!eq || end != eq || errno || sel < 1 || sel > VMAPPLE_AES_BUILTIN_KEYS) {
+            fail_usage("--aes-key %s: give N=HEX with N from 1 to %u", *k,
+                       VMAPPLE_AES_BUILTIN_KEYS);
+        }
+        if (n != 32 && n != 48 && n != 64) {
+            fail_usage("--aes-key %s: the key is %zu hex digits; AES keys are 32, 48 or 64", *k, n);
+        }
+        for (size_t i = 0; i < n; i += 2) {
+            int hi = g_ascii_xdigit_value(hex[i]), lo = g_ascii_xdigit_value(hex[i + 1]);
+            if (hi < 0 || lo < 0) {
+                fail_usage("--aes-key %s: '%.2s' is not a hex byte", *k, hex + i);
+            }
+            keys[sel - 1].key[i / 2] = (uint8_t)(hi << 4 | lo);
+        }
+        keys[sel - 1].length = (uint32_t)(n / 2);
+    }
 }
 
 /* ---- output ---- */
@@ -481,6 +514,7 @@ struct run_setup {
     uint64_t ecid;
     vmapple_blockdev *root, *aux;
     double timeout_s;
+    vmapple_aes_builtin_key aes_keys[VMAPPLE_AES_BUILTIN_KEYS];
 };
 
 static int run_machine(const struct run_setup *rs)
@@ -505,6 +539,7 @@ static int run_machine(const struct run_setup *rs)
     cfg.ecid = rs->ecid;
     cfg.root = rs->root;
     cfg.aux = rs->aux;
+    memcpy(cfg.aes_keys, rs->aes_keys, sizeof(cfg.aes_keys));
     cfg.timeout_us = (uint64_t)(rs->timeout_s * 1e6);
     cfg.trace = opt_trace;
     cfg.trace_out = stderr;
@@ -633,6 +668,7 @@ static int cmd_run(void)
     check_cpus_option();
     rs.ram = check_ram_option(&accel_unicorn_ops);
     rs.timeout_s = timeout_option(0);
+    parse_aes_keys(rs.aes_keys);
     fw = read_firmware(opt_firmware, &rs.firmware_size);
     rs.firmware = fw;
     rs.firmware_name = opt_firmware;
@@ -726,6 +762,7 @@ static int cmd_demo(void)
     check_cpus_option();
     rs.ram = check_ram_option(&accel_unicorn_ops);
     rs.timeout_s = timeout_option(120);
+    parse_aes_keys(rs.aes_keys);
     if (opt_keep) {
         if (g_mkdir_with_parents(opt_keep, 0755) < 0) {
             fail_usage("--keep %s: %s", opt_keep, g_strerror(errno));
@@ -845,8 +882,11 @@ int main(int argc, char **argv)
     if (argc > 1) {
         fail_usage("%s: unexpected argument '%s'", cmd, argv[1]);
     }
+    /* The demo provokes guest errors on purpose; show them when asked. */
     if (opt_verbose) {
         log_threshold = VMAPPLE_LOG_INFO;
+    } else if (!strcmp(cmd, "demo")) {
+        log_threshold = VMAPPLE_LOG_WARNING;
     }
 
     if (!strcmp(cmd, "demo")) {

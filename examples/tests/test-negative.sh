@@ -1,0 +1,39 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Broken machines make the self-test firmware report the specific failure,
+# raise pvpanic, and the CLI exit non-zero naming the check:
+#  - an AES engine given a wrong built-in key 1 (--aes-key).
+# (A corrupted root image and a read-only aux written to join this list
+# when bdif and virtio-blk land in the library.)
+set -u
+[ "${HAVE_SELFTEST_FIRMWARE:-0}" = 1 ] || { echo "no self-test firmware in this build"; exit 77; }
+
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+out="$dir/out"
+failures=0
+fail() { echo "FAIL: $*"; sed 's/^/    /' "$out"; failures=$((failures + 1)); }
+
+# expect_failure NAME CHECK ARGS...: status 1, the firmware's FAIL line for
+# CHECK ("device check"), the CLI's FAILED line naming it, and the panic.
+expect_failure() {
+    name=$1 check=$2
+    shift 2
+    "$EXAMPLE" "$@" >"$out" 2>&1
+    status=$?
+    [ "$status" = 1 ] || { fail "$name: exit status $status, expected 1"; return; }
+    device=${check%% *} what=${check#* }
+    grep -Eq "^  FAIL +$device +$what " "$out" || { fail "$name: no FAIL line for $check"; return; }
+    grep -q "^libvmapple-example: FAILED: $check:" "$out" || { fail "$name: the CLI does not name $check"; return; }
+    grep -q "the firmware raises pvpanic over: $check" "$out" || { fail "$name: the firmware did not report its panic"; return; }
+    echo "ok: $name: $(grep "^libvmapple-example: FAILED" "$out")"
+}
+
+# Built-in key 1 is not the one the firmware's vector was computed for.
+expect_failure "wrong AES built-in key" "aes builtin-key-1" \
+    demo --aes-key 1=0200000000000000000000000000000000000000000000000000000000000000
+# The same key given explicitly is fine: the option reaches the engine.
+"$EXAMPLE" demo --aes-key 1=0100000000000000000000000000000000000000000000000000000000000000 >"$out" 2>&1 \
+    && echo "ok: the default key given explicitly" || fail "the default key given explicitly"
+
+[ "$failures" = 0 ] || exit 1
