@@ -23,7 +23,10 @@ struct fw_module {
 static const struct fw_module modules[] = {
     { "boot", 0, check_boot, NULL, NULL },
     { "gic", SELFTEST_DEV_GIC, check_gic, NULL, NULL },
+    { "cfg", SELFTEST_DEV_CFG, check_cfg, check_cfg_before_reset, check_cfg_after_reset },
+    { "bdif", SELFTEST_DEV_BDIF, check_bdif, NULL, NULL },
     { "aes", SELFTEST_DEV_AES, check_aes, check_aes_before_reset, check_aes_after_reset },
+    { "pvpanic", SELFTEST_DEV_PVPANIC, check_pvpanic, NULL, NULL },
     { "pci", SELFTEST_DEV_PCI_HOST, check_pci, NULL, NULL },
 };
 

@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: MIT
 # Broken machines make the self-test firmware report the specific failure,
 # raise pvpanic, and the CLI exit non-zero naming the check:
-#  - an AES engine given a wrong built-in key 1 (--aes-key).
-# (A corrupted root image and a read-only aux written to join this list
-# when bdif and virtio-blk land in the library.)
+#  - an AES engine given a wrong built-in key 1 (--aes-key);
+#  - a root image with one corrupted byte (bdif reads it);
+# (a read-only aux written through virtio-blk joins this list when
+# virtio-blk lands in the library.)
 set -u
 [ "${HAVE_SELFTEST_FIRMWARE:-0}" = 1 ] || { echo "no self-test firmware in this build"; exit 77; }
 
@@ -26,6 +27,8 @@ expect_failure() {
     grep -Eq "^  FAIL +$device +$what " "$out" || { fail "$name: no FAIL line for $check"; return; }
     grep -q "^libvmapple-example: FAILED: $check:" "$out" || { fail "$name: the CLI does not name $check"; return; }
     grep -q "the firmware raises pvpanic over: $check" "$out" || { fail "$name: the firmware did not report its panic"; return; }
+    grep -q "^libvmapple-example: the guest raised pvpanic (PANICKED) over $check" "$out" ||
+        { fail "$name: pvpanic did not reach the host"; return; }
     echo "ok: $name: $(grep "^libvmapple-example: FAILED" "$out")"
 }
 
@@ -35,5 +38,12 @@ expect_failure "wrong AES built-in key" "aes builtin-key-1" \
 # The same key given explicitly is fine: the option reaches the engine.
 "$EXAMPLE" demo --aes-key 1=0100000000000000000000000000000000000000000000000000000000000000 >"$out" 2>&1 \
     && echo "ok: the default key given explicitly" || fail "the default key given explicitly"
+
+# One flipped bit in the root image, 5 MiB in.
+"$EXAMPLE" images --out "$dir/img" >/dev/null || exit 1
+printf '\377' | dd of="$dir/img/root.img" bs=1 seek=$((5 * 1048576 + 1234)) conv=notrunc 2>/dev/null
+expect_failure "corrupted root image" "bdif root-data" \
+    run --firmware "$SELFTEST_FIRMWARE" --aux "$dir/img/aux.img" --root "$dir/img/root.img"
+grep -q "sector 10242 byte 210 is 0xff" "$out" || fail "corrupted root: the wrong place is reported"
 
 [ "$failures" = 0 ] || exit 1

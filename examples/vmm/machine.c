@@ -545,35 +545,74 @@ static bool create_failed(const char *what, int ret, GError **error)
     return false;
 }
 
-static bool create_devices(struct machine *m, GError **error)
+static void pvpanic_event(void *opaque, uint32_t events)
 {
-    vmapple_host_ops ops = machine_host_ops();
-    struct mdev *d;
-    int ret;
+    struct mdev *d = opaque;
 
-    vmapple_aes_options aes = VMAPPLE_AES_OPTIONS_INIT;
+    /* The library logs the event itself; the verdict needs to know. */
+    d->m->pvpanic_events |= events;
+}
 
-    memcpy(aes.builtin_keys, m->cfg.aes_keys, sizeof(aes.builtin_keys));
-    d = new_device(m, "aes", -1);
-    ret = d ? vmapple_aes_create(&ops, d, &aes, &d->dev) : -ENOSPC;
+/* Attach a device just created into d, or destroy it. */
+static bool add_device(struct machine *m, struct mdev *d, int ret, uint64_t selftest_bit,
+                       GError **error)
+{
     if (ret < 0) {
-        return create_failed("aes", ret, error);
+        return create_failed(d->label, ret, error);
     }
-    if (!attach_device(m, d, SELFTEST_DEV_AES, error)) {
-        vmapple_device_destroy(d->dev);
-        return false;
-    }
-
-    d = new_device(m, "pci-host-bridge", SLOT_HOST_BRIDGE);
-    ret = d ? vmapple_pci_host_bridge_create(&ops, d, NULL, &d->dev) : -ENOSPC;
-    if (ret < 0) {
-        return create_failed("pci-host-bridge", ret, error);
-    }
-    if (!attach_device(m, d, SELFTEST_DEV_PCI_HOST, error)) {
+    if (!attach_device(m, d, selftest_bit, error)) {
         vmapple_device_destroy(d->dev);
         return false;
     }
     return true;
+}
+
+static bool create_devices(struct machine *m, GError **error)
+{
+    vmapple_host_ops ops = machine_host_ops();
+    vmapple_cfg_options cfg = VMAPPLE_CFG_OPTIONS_INIT;
+    vmapple_bdif_options bdif = VMAPPLE_BDIF_OPTIONS_INIT;
+    vmapple_aes_options aes = VMAPPLE_AES_OPTIONS_INIT;
+    vmapple_pvpanic_options pvpanic = VMAPPLE_PVPANIC_OPTIONS_INIT;
+    struct mdev *d;
+
+    if (m->nr_devs + 5 > MAX_DEVICES) {
+        return create_failed("machine", -ENOSPC, error);
+    }
+
+    cfg.ecid = m->cfg.ecid;
+    cfg.ram_size = m->cfg.ram_size;
+    cfg.nr_cpus = m->cfg.cpus;
+    cfg.rnd = g_random_int();
+    d = new_device(m, "cfg", -1);
+    if (!add_device(m, d, vmapple_cfg_create(&ops, d, &cfg, &d->dev), SELFTEST_DEV_CFG, error)) {
+        return false;
+    }
+
+    /* iBoot only reads: bdif writes stay off, as the library's default. */
+    bdif.root = m->cfg.root;
+    bdif.aux = m->cfg.aux;
+    d = new_device(m, "bdif", -1);
+    if (!add_device(m, d, vmapple_bdif_create(&ops, d, &bdif, &d->dev), SELFTEST_DEV_BDIF, error)) {
+        return false;
+    }
+
+    memcpy(aes.builtin_keys, m->cfg.aes_keys, sizeof(aes.builtin_keys));
+    d = new_device(m, "aes", -1);
+    if (!add_device(m, d, vmapple_aes_create(&ops, d, &aes, &d->dev), SELFTEST_DEV_AES, error)) {
+        return false;
+    }
+
+    pvpanic.event = pvpanic_event;
+    d = new_device(m, "pvpanic", -1);
+    if (!add_device(m, d, vmapple_pvpanic_create(&ops, d, &pvpanic, &d->dev), SELFTEST_DEV_PVPANIC,
+                    error)) {
+        return false;
+    }
+
+    d = new_device(m, "pci-host-bridge", SLOT_HOST_BRIDGE);
+    return add_device(m, d, vmapple_pci_host_bridge_create(&ops, d, NULL, &d->dev),
+                      SELFTEST_DEV_PCI_HOST, error);
 }
 
 static void load_firmware(struct machine *m)
