@@ -190,6 +190,8 @@ void check_cfg_before_reset(void);
 void check_cfg_after_reset(void);
 void check_bdif(void);
 void check_pvpanic(void);
+void check_virtio_blk_root(void);
+void check_virtio_blk_aux(void);
 void check_aes(void);
 void check_aes_before_reset(void);
 void check_aes_after_reset(void);

@@ -22,6 +22,9 @@
  * - Address ranges mapped with uc_mmio_map() call back on every access with
  *   the offset and size, which is the MMIO exit. We cover everything that is
  *   not memory with such ranges, up to the CPU's physical address limit.
+ *   Unicorn splits an 8-byte access (and each half of an STP) into two
+ *   4-byte callbacks, low half first: the machine never sees size 8 from
+ *   this accelerator, so a 64-bit register write arrives as two writes.
  */
 #include <errno.h>
 #include <inttypes.h>

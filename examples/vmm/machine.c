@@ -16,6 +16,7 @@
 
 #include "machine.h"
 #include "pcihost.h"
+#include "regnames.h"
 #include "standins.h"
 
 #define MAX_DEVICES 16
@@ -308,9 +309,15 @@ static void describe(struct machine *m, uint64_t gpa, char *buf, size_t len)
     off = gpa - r.base;
     if (r.device) {
         const vmapple_region_info *info = NULL;
+        const char *label = device_label(m, r.device);
+        char reg[48];
+
         vmapple_device_get_region(r.device, r.region, &info);
-        snprintf(buf, len, "%s %s+0x%" PRIx64, device_label(m, r.device), info ? info->name : "?",
-                 off);
+        if (info && regname(label, info->name, off, reg, sizeof(reg))) {
+            snprintf(buf, len, "%s %s", label, reg);
+        } else {
+            snprintf(buf, len, "%s %s+0x%" PRIx64, label, info ? info->name : "?", off);
+        }
     } else if (!strcmp(r.name, "uart")) {
         const char *reg = pl011_reg_name(off);
         if (reg) {
