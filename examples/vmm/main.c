@@ -781,6 +781,14 @@ static int cmd_demo(void)
     printf("images: %s/root.img (%llu MiB), %s/aux.img (%llu MiB), fresh\n", dir,
            DEMO_ROOT_BYTES >> 20, dir, DEMO_AUX_BYTES >> 20);
     if (!write_images(dir, DEMO_ROOT_BYTES, DEMO_AUX_BYTES, false, &rp, &ap)) {
+        if (!opt_keep) {
+            g_unlink(rp);
+            g_unlink(ap);
+            g_rmdir(dir);
+        }
+        g_free(rp);
+        g_free(ap);
+        g_free(dir);
         return EXIT_USAGE;
     }
     rs.firmware = selftest_firmware;
