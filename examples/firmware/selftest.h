@@ -65,9 +65,11 @@ struct selftest_params {
     uint64_t ecid;    /* what cfg must hold */
     uint64_t ram_size;
     uint32_t nr_cpus;
-    uint32_t dma_slot;    /* PCI slot of apple-dma-pci (0: none) */
-    uint64_t nonce;       /* per run: seeds what the guest writes to the images */
-    uint64_t reserved[8]; /* zero */
+    uint32_t dma_slot;        /* PCI slot of apple-dma-pci (0: none) */
+    uint64_t nonce;           /* per run: seeds what the guest writes to the images */
+    uint32_t dma_managed_bdf; /* what apple-dma-pci's MANAGED_BDF must say */
+    uint32_t reserved0;       /* zero */
+    uint64_t reserved[7];     /* zero */
 };
 
 /* RAM the firmware may use: everything from here to the end of RAM. */
@@ -75,6 +77,8 @@ struct selftest_params {
 /* Marker that survives a machine reset (RAM is not cleared by a reset). */
 #define SELFTEST_RESET_MARKER_GPA 0x70001000ull
 #define SELFTEST_RESET_MARKER     0x5445534552584d4cull /* "LMXRESET" */
+/* A page the firmware maps through apple-dma-pci before the reset. */
+#define SELFTEST_RESET_DMA_GPA 0x70002000ull
 
 /* Test images. */
 #define SELFTEST_SECTOR      512u

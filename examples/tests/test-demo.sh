@@ -18,7 +18,7 @@ grep -q "all [0-9]* checks passed" "$out" || fail "no success line"
 
 # The summary table: one row per check, "device check result".
 summary=$(sed -n '/^summary$/,$p' "$out")
-for device in boot uart gic psci cfg bdif aes pvpanic pci; do
+for device in boot uart gic psci cfg bdif aes pvpanic pci apple-dma-pci host; do
     echo "$summary" | grep -Eq "^  $device +[a-z0-9-]+ +pass" || fail "summary lacks device $device"
 done
 echo "$summary" | grep -q "FAIL" && fail "summary has a failed check"

@@ -68,6 +68,9 @@ struct machine {
     struct mdev devs[MAX_DEVICES];
     unsigned nr_devs;
     uint64_t devices; /* SELFTEST_DEV_* */
+    vmapple_dma_backend *dart;
+    vmapple_device *dma_pci;
+    uint32_t dma_slot;
 
     /* Statistics and findings of the current run. */
     uint64_t mmio_exits;
@@ -542,8 +545,9 @@ static bool map_handler(struct machine *m, uint32_t id, vmapple_bus_read_fn rd,
     return true;
 }
 
-/* The VZ slots (spec/README.md): host bridge 0, root 6, aux 7. */
+/* The VZ slots (spec/README.md): host bridge 0, root 6, aux 7; 2 is free on VZ. */
 #define SLOT_HOST_BRIDGE 0
+#define SLOT_DMA_PCI     2
 
 static bool create_failed(const char *what, int ret, GError **error)
 {
@@ -581,9 +585,11 @@ static bool create_devices(struct machine *m, GError **error)
     vmapple_bdif_options bdif = VMAPPLE_BDIF_OPTIONS_INIT;
     vmapple_aes_options aes = VMAPPLE_AES_OPTIONS_INIT;
     vmapple_pvpanic_options pvpanic = VMAPPLE_PVPANIC_OPTIONS_INIT;
+    vmapple_apple_dma_pci_options dma = VMAPPLE_APPLE_DMA_PCI_OPTIONS_INIT;
     struct mdev *d;
+    int ret;
 
-    if (m->nr_devs + 5 > MAX_DEVICES) {
+    if (m->nr_devs + 6 > MAX_DEVICES) {
         return create_failed("machine", -ENOSPC, error);
     }
 
@@ -618,8 +624,29 @@ static bool create_devices(struct machine *m, GError **error)
     }
 
     d = new_device(m, "pci-host-bridge", SLOT_HOST_BRIDGE);
-    return add_device(m, d, vmapple_pci_host_bridge_create(&ops, d, NULL, &d->dev),
-                      SELFTEST_DEV_PCI_HOST, error);
+    if (!add_device(m, d, vmapple_pci_host_bridge_create(&ops, d, NULL, &d->dev),
+                    SELFTEST_DEV_PCI_HOST, error)) {
+        return false;
+    }
+
+    /*
+     * apple-dma-pci on the simulated DART (16 KiB pages, unaligned bus
+     * addresses, the platform's limits). There is no passthrough function
+     * in this machine for it to serve: MANAGED_BDF keeps its default, 0.
+     */
+    ret = vmapple_dma_backend_create_sim_dart(NULL, &m->dart);
+    if (ret < 0) {
+        return create_failed("simulated DART", ret, error);
+    }
+    dma.dma = m->dart;
+    d = new_device(m, "apple-dma-pci", SLOT_DMA_PCI);
+    if (!add_device(m, d, vmapple_apple_dma_pci_create(&ops, d, &dma, &d->dev),
+                    SELFTEST_DEV_DMA_PCI, error)) {
+        return false;
+    }
+    m->dma_pci = d->dev;
+    m->dma_slot = SLOT_DMA_PCI;
+    return true;
 }
 
 static void load_firmware(struct machine *m)
@@ -642,6 +669,8 @@ static void write_params(struct machine *m)
     p.ram_size = m->cfg.ram_size;
     p.nr_cpus = m->cfg.cpus;
     p.nonce = m->cfg.nonce;
+    p.dma_slot = m->dma_slot;
+    p.dma_managed_bdf = 0;
     memcpy(m->ram + (SELFTEST_PARAMS_GPA - VMAPPLE_RAM_BASE), &p, sizeof(p));
 }
 
@@ -751,6 +780,7 @@ void machine_destroy(struct machine *m)
         vmapple_device_destroy(m->devs[i].dev);
     }
     vmapple_bus_destroy(m->bus);
+    vmapple_dma_backend_release(m->dart);
     if (m->ram_map) {
         munmap(m->ram_map, m->ram_map_len);
     }
@@ -859,5 +889,15 @@ int machine_run(struct machine *m, struct machine_result *res, GError **error)
     res->spi_raised = m->gicd.raised;
     res->pvpanic_events = m->pvpanic_events;
     vmapple_bus_get_unmapped_counts(m->bus, &res->unmapped_reads, &res->unmapped_writes);
+    if (m->dma_pci) {
+        vmapple_apple_dma_pci_info info = VMAPPLE_APPLE_DMA_PCI_INFO_INIT;
+        vmapple_dma_occupancy occ = VMAPPLE_DMA_OCCUPANCY_INIT;
+
+        res->have_dma = vmapple_apple_dma_pci_get_info(m->dma_pci, &info) == 0 &&
+                        vmapple_dma_backend_get_occupancy(m->dart, &occ) == 0;
+        res->dma_live_mappings = info.live_mappings;
+        res->dma_backend_mappings = occ.mappings;
+        res->dma_doorbells = info.doorbells;
+    }
     return ret < 0 ? ret : 0;
 }

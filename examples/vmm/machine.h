@@ -69,6 +69,11 @@ struct machine_result {
     double elapsed_s;
     bool touched_apple_gfx;
     uint64_t pvpanic_events; /* bits the guest wrote to pvpanic (PANICKED = 1) */
+    /* apple-dma-pci after the run: what is still mapped, device and DART. */
+    bool have_dma;
+    uint32_t dma_live_mappings;
+    uint32_t dma_backend_mappings;
+    uint64_t dma_doorbells;
 };
 
 struct machine;

@@ -263,8 +263,43 @@ static void log_line(void *opaque, int level, const char *message)
 struct session {
     bool selftest; /* the firmware is ours: parse its report */
     struct report report;
-    bool show_guest_text;
+    /* Checks the host makes after the run (device "host"). */
+    struct report_check host_checks[8];
+    unsigned nr_host_checks;
 };
+
+static void host_check(struct session *s, const char *name, bool pass, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void host_check(struct session *s, const char *name, bool pass, const char *fmt, ...)
+{
+    struct report_check *c;
+    va_list ap;
+
+    if (s->nr_host_checks == G_N_ELEMENTS(s->host_checks)) {
+        return;
+    }
+    c = &s->host_checks[s->nr_host_checks++];
+    g_strlcpy(c->device, "host", sizeof(c->device));
+    g_strlcpy(c->name, name, sizeof(c->name));
+    c->pass = pass;
+    va_start(ap, fmt);
+    vsnprintf(c->detail, sizeof(c->detail), fmt, ap);
+    va_end(ap);
+    printf("  %-4s %-16s %-20s %s\n", pass ? "ok" : "FAIL", c->device, c->name, c->detail);
+}
+
+/* What the host can check itself once the guest is done. */
+static void host_checks(struct session *s, const struct machine_result *res)
+{
+    if (res->have_dma) {
+        host_check(s, "dma-released",
+                   res->dma_live_mappings == 0 && res->dma_backend_mappings == 0 &&
+                       res->dma_doorbells > 0,
+                   "after %" PRIu64 " doorbells: %u live mappings in apple-dma-pci, %u in the "
+                   "simulated DART",
+                   res->dma_doorbells, res->dma_live_mappings, res->dma_backend_mappings);
+    }
+}
 
 static void show_report_line(void *opaque, const char *line, const struct report_check *c)
 {
@@ -436,12 +471,23 @@ static int selftest_verdict(struct session *s, const struct machine_result *res,
     GString *missing = g_string_new(NULL), *absent = g_string_new(NULL);
     bool ok = true;
 
+    unsigned host_failed = 0;
+
+    host_checks(s, res);
     printf("\nsummary\n");
     printf("  %-16s %-20s %s\n", "device", "check", "result");
-    for (guint i = 0; i < r->checks->len; i++) {
-        const struct report_check *c = &g_array_index(r->checks, struct report_check, i);
+    for (guint i = 0; i < r->checks->len + s->nr_host_checks; i++) {
+        const struct report_check *c = i < r->checks->len
+                                           ? &g_array_index(r->checks, struct report_check, i)
+                                           : &s->host_checks[i - r->checks->len];
         printf("  %-16s %-20s %s%s%s\n", c->device, c->name, c->pass ? "pass" : "FAIL",
                c->pass ? "" : ": ", c->pass ? "" : c->detail);
+        if (i >= r->checks->len && !c->pass) {
+            host_failed++;
+            if (!first) {
+                first = c;
+            }
+        }
     }
     for (uint64_t bit = 1; bit <= SELFTEST_DEV_DMA_PCI; bit <<= 1) {
         const char *name = report_device_name(bit);
@@ -454,7 +500,8 @@ static int selftest_verdict(struct session *s, const struct machine_result *res,
             g_string_append_printf(missing, " %s", name);
         }
     }
-    printf("\n  checks            %u passed, %u failed\n", report_passed(r), report_failed(r));
+    printf("\n  checks            %u passed, %u failed\n",
+           report_passed(r) + s->nr_host_checks - host_failed, report_failed(r) + host_failed);
     if (absent->len) {
         printf("  not in this build%s (the library does not have these devices yet)\n",
                absent->str);
@@ -496,7 +543,7 @@ static int selftest_verdict(struct session *s, const struct machine_result *res,
         ok = false;
     }
     if (ok) {
-        printf(PROG ": all %u checks passed\n", report_passed(r));
+        printf(PROG ": all %u checks passed\n", report_passed(r) + s->nr_host_checks);
     }
     g_string_free(missing, TRUE);
     g_string_free(absent, TRUE);
