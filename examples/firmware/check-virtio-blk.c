@@ -45,6 +45,8 @@
 #define STATUS_NEEDS_RESET 64
 
 #define VIRTIO_F_VERSION_1_HI (1u << 0) /* feature bit 32 */
+#define VIRTIO_BLK_F_RO       (1u << 5)
+#define VIRTIO_BLK_F_FLUSH    (1u << 9)
 
 #define VIRTQ_DESC_F_NEXT  1
 #define VIRTQ_DESC_F_WRITE 2
@@ -77,6 +79,7 @@ struct vblk {
     uint32_t kind;
     uint64_t common, notify, isr, device;
     uint32_t notify_mult;
+    uint32_t features_lo; /* offered, bits 31:0 */
     uint16_t qsize;
     struct vq_desc *desc;
     uint8_t *avail, *used;
@@ -147,8 +150,11 @@ static bool vblk_init(struct vblk *v, char *why, size_t len)
         fw_snprintf(why, len, "VIRTIO_F_VERSION_1 not offered (features 63:32 0x%x)", hi);
         return false;
     }
+    mmio_write32(v->common + COMMON_DFSELECT, 0);
+    v->features_lo = mmio_read32(v->common + COMMON_DF);
+    /* FLUSH needs VIRTIO_BLK_F_FLUSH; RO is only information. Nothing else. */
     mmio_write32(v->common + COMMON_GFSELECT, 0);
-    mmio_write32(v->common + COMMON_GF, 0);
+    mmio_write32(v->common + COMMON_GF, v->features_lo & (VIRTIO_BLK_F_FLUSH | VIRTIO_BLK_F_RO));
     mmio_write32(v->common + COMMON_GFSELECT, 1);
     mmio_write32(v->common + COMMON_GF, VIRTIO_F_VERSION_1_HI);
     set_status(v, STATUS_FEATURES_OK);
@@ -320,8 +326,12 @@ static void check_one(struct vblk *v, uint32_t slot)
         st_le64(buf + i, selftest_scratch_word(p->nonce, v->kind, i / 8));
     }
     st = vblk_request(v, VIRTIO_BLK_T_OUT, scratch, buf, nsec * SELFTEST_SECTOR, false);
-    fw_check("write", st == VIRTIO_BLK_S_OK, "OUT of %u sectors at %lu: status %u", nsec, scratch,
-             st);
+    fw_check(
+        "write", st == VIRTIO_BLK_S_OK, "OUT of %u sectors at %lu: status %u%s", nsec, scratch, st,
+        v->features_lo & VIRTIO_BLK_F_RO ? " (the device offers VIRTIO_BLK_F_RO: read-only)" : "");
+    fw_check("flush-offered", (v->features_lo & VIRTIO_BLK_F_FLUSH) != 0,
+             "VIRTIO_BLK_F_FLUSH %s (a write-back cache the driver can flush)",
+             v->features_lo & VIRTIO_BLK_F_FLUSH ? "offered" : "NOT offered");
     st = vblk_request(v, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, false);
     fw_check("flush", st == VIRTIO_BLK_S_OK, "FLUSH: status %u", st);
     st = vblk_request(v, VIRTIO_BLK_T_APPLE_BARRIER, 0, NULL, 0, false);

@@ -28,6 +28,8 @@ static const struct fw_module modules[] = {
     { "aes", SELFTEST_DEV_AES, check_aes, check_aes_before_reset, check_aes_after_reset },
     { "pvpanic", SELFTEST_DEV_PVPANIC, check_pvpanic, NULL, NULL },
     { "pci", SELFTEST_DEV_PCI_HOST, check_pci, NULL, NULL },
+    { "virtio-blk-root", SELFTEST_DEV_VBLK_ROOT, check_virtio_blk_root, NULL, NULL },
+    { "virtio-blk-aux", SELFTEST_DEV_VBLK_AUX, check_virtio_blk_aux, NULL, NULL },
     { "apple-dma-pci", SELFTEST_DEV_DMA_PCI, check_dma_pci, check_dma_pci_before_reset,
       check_dma_pci_after_reset },
 };

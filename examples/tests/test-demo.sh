@@ -18,10 +18,16 @@ grep -q "all [0-9]* checks passed" "$out" || fail "no success line"
 
 # The summary table: one row per check, "device check result".
 summary=$(sed -n '/^summary$/,$p' "$out")
-for device in boot uart gic psci cfg bdif aes pvpanic pci apple-dma-pci host; do
+for device in boot uart gic psci cfg bdif aes pvpanic pci virtio-blk-root virtio-blk-aux \
+    apple-dma-pci host; do
     echo "$summary" | grep -Eq "^  $device +[a-z0-9-]+ +pass" || fail "summary lacks device $device"
 done
 echo "$summary" | grep -q "FAIL" && fail "summary has a failed check"
+
+# The host's own checks: the guest's virtio-blk writes are in the files.
+for check in root-written aux-written dma-released; do
+    echo "$summary" | grep -Eq "^  host +$check +pass" || fail "summary lacks host check $check"
+done
 
 # The figures the summary promises.
 echo "$summary" | grep -Eq "guest MMIO exits +[1-9][0-9]*" || fail "no MMIO exit count"

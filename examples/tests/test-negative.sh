@@ -4,8 +4,8 @@
 # raise pvpanic, and the CLI exit non-zero naming the check:
 #  - an AES engine given a wrong built-in key 1 (--aes-key);
 #  - a root image with one corrupted byte (bdif reads it);
-# (a read-only aux written through virtio-blk joins this list when
-# virtio-blk lands in the library.)
+#  - a read-only aux the firmware writes to through virtio-blk (and the
+#    host checks the image file was not changed).
 set -u
 [ "${HAVE_SELFTEST_FIRMWARE:-0}" = 1 ] || { echo "no self-test firmware in this build"; exit 77; }
 
@@ -45,5 +45,14 @@ printf '\377' | dd of="$dir/img/root.img" bs=1 seek=$((5 * 1048576 + 1234)) conv
 expect_failure "corrupted root image" "bdif root-data" \
     run --firmware "$SELFTEST_FIRMWARE" --aux "$dir/img/aux.img" --root "$dir/img/root.img"
 grep -q "sector 10242 byte 210 is 0xff" "$out" || fail "corrupted root: the wrong place is reported"
+
+# The aux image opened read-only: virtio-blk refuses the guest's write.
+"$EXAMPLE" images --out "$dir/ro" >/dev/null || exit 1
+cp "$dir/ro/aux.img" "$dir/aux.before"
+expect_failure "read-only aux written" "virtio-blk-aux write" \
+    run --firmware "$SELFTEST_FIRMWARE" --aux "$dir/ro/aux.img" --root "$dir/ro/root.img" --aux-read-only
+grep -q "status 1 (the device offers VIRTIO_BLK_F_RO" "$out" || fail "read-only aux: no IOERR status reported"
+grep -Eq "^  ok +host +aux-untouched " "$out" || fail "read-only aux: the host did not check the image"
+cmp -s "$dir/aux.before" "$dir/ro/aux.img" || fail "read-only aux: the image file changed"
 
 [ "$failures" = 0 ] || exit 1

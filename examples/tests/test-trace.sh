@@ -25,7 +25,13 @@ for pattern in \
     'mmio R4 0x30230000 aes aes-window2+0x0 ' \
     'mmio R1 0x20070000 pvpanic events ' \
     'mmio R4 0x40000000 ecam 00:00.0 pci-host-bridge VENDOR_ID+0x000 ' \
-    'mmio R4 0x400f8000 ecam 00:1f.0 (none) VENDOR_ID+0x000 '; do
+    'mmio R4 0x400f8000 ecam 00:1f.0 (none) VENDOR_ID+0x000 ' \
+    'virtio-blk-root common.device_status ' \
+    'virtio-blk-aux config.apple_type -> 0x2' \
+    'virtio-blk-root config.apple_type -> 0x1' \
+    'virtio-blk-aux notify+0x0 <- 0x0' \
+    'virtio-blk-root isr+0x0 -> 0x1' \
+    'apple-dma-pci DOORBELL <- 0x1'; do
     grep -qF -- "$pattern" "$out.squeezed" || fail "no trace line like '$pattern'"
 done
 # Every access the summary counts is traced.

@@ -316,7 +316,10 @@ static void describe(struct machine *m, uint64_t gpa, char *buf, size_t len)
         char reg[48];
 
         vmapple_device_get_region(r.device, r.region, &info);
-        if (info && regname(label, info->name, off, reg, sizeof(reg))) {
+        if (info && ((vmapple_device_get_type(r.device) == VMAPPLE_DEVICE_VIRTIO_BLK &&
+                      info->pci_bar != UINT32_MAX &&
+                      virtio_regname(r.device, info->pci_bar, off, reg, sizeof(reg))) ||
+                     regname(label, info->name, off, reg, sizeof(reg)))) {
             snprintf(buf, len, "%s %s", label, reg);
         } else {
             snprintf(buf, len, "%s %s+0x%" PRIx64, label, info ? info->name : "?", off);
@@ -548,6 +551,8 @@ static bool map_handler(struct machine *m, uint32_t id, vmapple_bus_read_fn rd,
 /* The VZ slots (spec/README.md): host bridge 0, root 6, aux 7; 2 is free on VZ. */
 #define SLOT_HOST_BRIDGE 0
 #define SLOT_DMA_PCI     2
+#define SLOT_VBLK_ROOT   6
+#define SLOT_VBLK_AUX    7
 
 static bool create_failed(const char *what, int ret, GError **error)
 {
@@ -586,10 +591,11 @@ static bool create_devices(struct machine *m, GError **error)
     vmapple_aes_options aes = VMAPPLE_AES_OPTIONS_INIT;
     vmapple_pvpanic_options pvpanic = VMAPPLE_PVPANIC_OPTIONS_INIT;
     vmapple_apple_dma_pci_options dma = VMAPPLE_APPLE_DMA_PCI_OPTIONS_INIT;
+    vmapple_virtio_blk_options vblk = VMAPPLE_VIRTIO_BLK_OPTIONS_INIT;
     struct mdev *d;
     int ret;
 
-    if (m->nr_devs + 6 > MAX_DEVICES) {
+    if (m->nr_devs + 8 > MAX_DEVICES) {
         return create_failed("machine", -ENOSPC, error);
     }
 
@@ -627,6 +633,29 @@ static bool create_devices(struct machine *m, GError **error)
     if (!add_device(m, d, vmapple_pci_host_bridge_create(&ops, d, NULL, &d->dev),
                     SELFTEST_DEV_PCI_HOST, error)) {
         return false;
+    }
+
+    /*
+     * Apple's virtio-blk on the same volumes as bdif, at VZ's slots; INTx
+     * (vmapple has no MSI controller), requests run inside the notify write.
+     */
+    if (m->cfg.root) {
+        vblk.variant = VMAPPLE_VIRTIO_BLK_VARIANT_ROOT;
+        vblk.blockdev = m->cfg.root;
+        d = new_device(m, "virtio-blk-root", SLOT_VBLK_ROOT);
+        if (!add_device(m, d, vmapple_virtio_blk_create(&ops, d, &vblk, &d->dev),
+                        SELFTEST_DEV_VBLK_ROOT, error)) {
+            return false;
+        }
+    }
+    if (m->cfg.aux) {
+        vblk.variant = VMAPPLE_VIRTIO_BLK_VARIANT_AUX;
+        vblk.blockdev = m->cfg.aux;
+        d = new_device(m, "virtio-blk-aux", SLOT_VBLK_AUX);
+        if (!add_device(m, d, vmapple_virtio_blk_create(&ops, d, &vblk, &d->dev),
+                        SELFTEST_DEV_VBLK_AUX, error)) {
+            return false;
+        }
     }
 
     /*

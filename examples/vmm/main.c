@@ -260,12 +260,31 @@ static void log_line(void *opaque, int level, const char *message)
     }
 }
 
+struct run_setup {
+    const uint8_t *firmware;
+    size_t firmware_size;
+    const char *firmware_name;
+    bool selftest;
+    uint64_t ram;
+    uint64_t ecid;
+    vmapple_blockdev *root, *aux;
+    /* The image files and where their volumes start, for the host's own checks. */
+    const char *root_path, *aux_path;
+    uint64_t root_offset, aux_offset;
+    bool root_read_only, aux_read_only;
+    double timeout_s;
+    vmapple_aes_builtin_key aes_keys[VMAPPLE_AES_BUILTIN_KEYS];
+};
+
 struct session {
     bool selftest; /* the firmware is ours: parse its report */
     struct report report;
     /* Checks the host makes after the run (device "host"). */
     struct report_check host_checks[8];
     unsigned nr_host_checks;
+    const struct run_setup *rs;
+    uint64_t devices; /* SELFTEST_DEV_* of the machine */
+    uint64_t nonce;
 };
 
 static void host_check(struct session *s, const char *name, bool pass, const char *fmt, ...)
@@ -288,9 +307,61 @@ static void host_check(struct session *s, const char *name, bool pass, const cha
     printf("  %-4s %-16s %-20s %s\n", pass ? "ok" : "FAIL", c->device, c->name, c->detail);
 }
 
+/*
+ * What the guest wrote through virtio-blk into the scratch area of a
+ * self-test image must be in the image file (read with our own pread, not
+ * through the library).
+ */
+static void check_written(struct session *s, const char *name, const char *path, uint64_t base,
+                          uint32_t kind, uint64_t nonce, bool read_only)
+{
+    struct selftest_image_header h;
+    uint8_t buf[16 * SELFTEST_SECTOR];
+    char check[32];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    bool ok;
+
+    /* A read-only volume must not have changed: its scratch area stays zero. */
+    snprintf(check, sizeof(check), "%s-%s", name, read_only ? "untouched" : "written");
+    if (fd < 0 || pread(fd, &h, sizeof(h), (off_t)base) != (ssize_t)sizeof(h) ||
+        h.magic != SELFTEST_IMAGE_MAGIC || h.check != selftest_header_check(&h)) {
+        host_check(s, check, false, "%s: not a self-test image, or unreadable", path);
+        if (fd >= 0) {
+            close(fd);
+        }
+        return;
+    }
+    ok = pread(fd, buf, sizeof(buf), (off_t)(base + h.pattern_sectors * SELFTEST_SECTOR)) ==
+         (ssize_t)sizeof(buf);
+    for (uint32_t i = 0; ok && i < sizeof(buf); i += 8) {
+        uint64_t w;
+        memcpy(&w, buf + i, 8);
+        ok = w == (read_only ? 0 : selftest_scratch_word(nonce, kind, i / 8));
+    }
+    close(fd);
+    if (read_only) {
+        host_check(s, check, ok, "%s (read-only): sectors %" PRIu64 "..%" PRIu64 " %s", path,
+                   h.pattern_sectors, h.pattern_sectors + 15,
+                   ok ? "still hold zeros" : "were WRITTEN");
+    } else {
+        host_check(s, check, ok, "%s: the 16 sectors the guest wrote at sector %" PRIu64 " %s",
+                   path, h.pattern_sectors, ok ? "are in the file" : "are NOT in the file");
+    }
+}
+
 /* What the host can check itself once the guest is done. */
 static void host_checks(struct session *s, const struct machine_result *res)
 {
+    const struct run_setup *rs = s->rs;
+
+    if ((s->devices & SELFTEST_DEV_VBLK_ROOT) && rs->root_path) {
+        check_written(s, "root", rs->root_path, rs->root_offset, SELFTEST_KIND_ROOT, s->nonce,
+                      rs->root_read_only);
+    }
+    if ((s->devices & SELFTEST_DEV_VBLK_AUX) && rs->aux_path) {
+        check_written(s, "aux", rs->aux_path, rs->aux_offset, SELFTEST_KIND_AUX, s->nonce,
+                      rs->aux_read_only);
+    }
     if (res->have_dma) {
         host_check(s, "dma-released",
                    res->dma_live_mappings == 0 && res->dma_backend_mappings == 0 &&
@@ -552,18 +623,6 @@ static int selftest_verdict(struct session *s, const struct machine_result *res,
 
 /* ---- running ---- */
 
-struct run_setup {
-    const uint8_t *firmware;
-    size_t firmware_size;
-    const char *firmware_name;
-    bool selftest;
-    uint64_t ram;
-    uint64_t ecid;
-    vmapple_blockdev *root, *aux;
-    double timeout_s;
-    vmapple_aes_builtin_key aes_keys[VMAPPLE_AES_BUILTIN_KEYS];
-};
-
 static int run_machine(const struct run_setup *rs)
 {
     struct session s = { 0 };
@@ -574,6 +633,7 @@ static int run_machine(const struct run_setup *rs)
     int status;
 
     s.selftest = rs->selftest;
+    s.rs = rs;
     report_init(&s.report, show_report_line, &s);
     cfg.accel = &accel_unicorn_ops;
     cfg.firmware = rs->firmware;
@@ -581,6 +641,7 @@ static int run_machine(const struct run_setup *rs)
     cfg.selftest = rs->selftest;
     cfg.selftest_flags = opt_no_reset ? SELFTEST_FLAG_NO_RESET : 0;
     cfg.nonce = g_random_int() | (uint64_t)g_random_int() << 32;
+    s.nonce = cfg.nonce;
     cfg.ram_size = rs->ram;
     cfg.cpus = (uint32_t)opt_cpus;
     cfg.ecid = rs->ecid;
@@ -617,7 +678,8 @@ static int run_machine(const struct run_setup *rs)
     }
     if (s.selftest) {
         report_flush(&s.report);
-        status = selftest_verdict(&s, &res, machine_selftest_devices(m));
+        s.devices = machine_selftest_devices(m);
+        status = selftest_verdict(&s, &res, s.devices);
     } else {
         fflush(stdout);
         printf("\n");
@@ -739,6 +801,11 @@ static int cmd_run(void)
     rs.aux =
         open_volume("--aux", opt_aux, opt_aux_ro, opt_aux_skip_header ? IMAGE_VZ_HEADER_SIZE : 0);
     rs.root = open_volume("--root", opt_root, opt_root_ro, 0);
+    rs.aux_path = opt_aux;
+    rs.aux_offset = opt_aux_skip_header ? IMAGE_VZ_HEADER_SIZE : 0;
+    rs.root_path = opt_root;
+    rs.aux_read_only = opt_aux_ro;
+    rs.root_read_only = opt_root_ro;
 
     if (!rs.selftest) {
         warn_foreign_firmware(opt_firmware, fw, rs.firmware_size);
@@ -845,6 +912,8 @@ static int cmd_demo(void)
     rs.ecid = g_random_int() | (uint64_t)g_random_int() << 32;
     rs.root = open_volume("root image", rp, false, 0);
     rs.aux = open_volume("aux image", ap, false, 0);
+    rs.root_path = rp;
+    rs.aux_path = ap;
     status = run_machine(&rs);
     vmapple_blockdev_release(rs.aux);
     vmapple_blockdev_release(rs.root);

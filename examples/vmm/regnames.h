@@ -13,4 +13,11 @@
  */
 bool regname(const char *device, const char *region, uint64_t off, char *buf, size_t len);
 
+/*
+ * A virtio-pci function's BAR offset by the structure its capabilities put
+ * there: "common.queue_select", "notify+0x0", "isr+0x0", "config.apple_type".
+ */
+struct vmapple_device;
+bool virtio_regname(struct vmapple_device *dev, uint32_t bar, uint64_t off, char *buf, size_t len);
+
 #endif /* VMM_REGNAMES_H */
