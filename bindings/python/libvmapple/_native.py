@@ -280,10 +280,6 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "vmapple_blockdev_write": (c_int, [c_void_p, c_uint64, c_void_p, c_uint64]),
     "vmapple_blockdev_flush": (c_int, [c_void_p]),
     "vmapple_blockdev_last_error": (c_char_p, [c_void_p]),
-    "vmapple_pci_host_bridge_create": (
-        c_int,
-        [POINTER(HostOps), c_void_p, POINTER(PciHostBridgeOptions), POINTER(c_void_p)],
-    ),
 }
 
 for _name, (_res, _args) in _PROTOTYPES.items():
@@ -302,6 +298,13 @@ def optional(name: str, restype: object, argtypes: list[object]):
     fn.restype = restype
     fn.argtypes = argtypes
     return fn
+
+
+# Device constructors: a library without the device lacks the symbol, and
+# only that device's class fails (VmappleError ENOSYS when instantiated).
+pci_host_bridge_create = optional(
+    "vmapple_pci_host_bridge_create", c_int,
+    [POINTER(HostOps), c_void_p, POINTER(PciHostBridgeOptions), POINTER(c_void_p)])
 
 
 def text(value: bytes | None) -> str:

@@ -120,6 +120,14 @@ def _destroy(handle: int, slot_id: int, host: Host, keepalive: tuple) -> None:
     host._detach(slot_id)
 
 
+class _Lifeline:
+    """Owns the C device: it is destroyed when the lifeline goes, which is
+    when the Device is closed or collected and no view of its region
+    memory (which holds the lifeline too) is left."""
+
+    __slots__ = ("finalizer", "__weakref__")
+
+
 class Device:
     """A libvmapple device.
 
@@ -147,7 +155,7 @@ class Device:
                 options: ctypes.Structure | None, keepalive: tuple = (),
                 name: str = "") -> None:
         self._handle: int | None = None
-        self._views: list[memoryview] = []
+        self._lifeline: _Lifeline | None = None
         self._buses: weakref.WeakSet = weakref.WeakSet()
         self.host = host if host is not None else Host()
         self._keepalive = keepalive
@@ -166,8 +174,9 @@ class Device:
             raise VmappleError(ret, detail, self._create_name)
         self._handle = out.value
         self._slot_id = slot_id
-        self._finalizer = weakref.finalize(self, _destroy, out.value, slot_id, self.host,
-                                           (self.host, keepalive))
+        self._lifeline = _Lifeline()
+        self._lifeline.finalizer = weakref.finalize(self._lifeline, _destroy, out.value, slot_id,
+                                                    self.host, (self.host, keepalive))
         self.host._rename(slot_id, self.name)
         self.host._bind(slot_id, self, [i.name for i in self.irqs])
         self._region_index = {r.name: r.index for r in self.regions}
@@ -209,11 +218,10 @@ class Device:
             return
         for bus in list(self._buses):
             bus.unmap_device(self)
-        for v in self._views:
-            v.release()
-        self._views.clear()
         self._handle = None
-        self._finalizer()
+        # Destroys the C device now, unless a view from region_memory() is
+        # still alive: then when the last one goes.
+        self._lifeline = None
         self._check_callbacks()
 
     @property
@@ -279,6 +287,9 @@ class Device:
         """The index of a region given by index or name (VmappleError
         ENOENT for an unknown name)."""
         if isinstance(region, str):
+            cached = self._region_index.get(region)
+            if cached is not None:
+                return cached
             idx = lib.vmapple_device_find_region(self.handle, region.encode())
             if idx < 0:
                 names = ", ".join(self._region_index) or "none"
@@ -320,15 +331,16 @@ class Device:
 
     def region_memory(self, region: int | str) -> memoryview:
         """The backing bytes of a RAM region, writable and without a copy.
-        The view is released when the device is closed."""
+        The view (and its slices) keep the device's memory valid: a device
+        closed while views exist is destroyed when the last one goes."""
         host = ctypes.c_void_p()
         size = ctypes.c_uint64()
         self._check(lib.vmapple_device_get_region_memory(
             self.handle, self.region_index(region), ctypes.byref(host), ctypes.byref(size)),
             "vmapple_device_get_region_memory")
-        view = memoryview((ctypes.c_char * size.value).from_address(host.value)).cast("B")
-        self._views.append(view)
-        return view
+        arr = (ctypes.c_char * size.value).from_address(host.value)
+        arr._lifeline = self._lifeline  # the bytes stay valid while any view exists
+        return memoryview(arr).cast("B")
 
     # -- guest accesses ---------------------------------------------------------------
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from . import _native
-from ._native import lib
 from .device import Device, DeviceType, build_options
 from .host import Host
 
@@ -100,4 +99,4 @@ class PciHostBridge(PciFunction):
     def __init__(self, host: Host | None = None, **options: int):
         opts = build_options(_native.PciHostBridgeOptions, "PciHostBridge", options,
                              self.DEFAULTS)
-        self._create(host, lib.vmapple_pci_host_bridge_create, opts)
+        self._create(host, _native.pci_host_bridge_create, opts)
