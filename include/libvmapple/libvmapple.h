@@ -17,5 +17,6 @@
 #include "bus.h"
 #include "blockdev.h"
 #include "pci.h"
+#include "aes.h"
 
 #endif /* LIBVMAPPLE_LIBVMAPPLE_H */

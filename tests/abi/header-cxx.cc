@@ -10,10 +10,11 @@ int main()
     vmapple_host_ops ops = VMAPPLE_HOST_OPS_INIT;
     vmapple_bus_range range = VMAPPLE_BUS_RANGE_INIT;
     vmapple_blockdev_file_options fo = VMAPPLE_BLOCKDEV_FILE_OPTIONS_INIT;
+    vmapple_aes_options aes = VMAPPLE_AES_OPTIONS_INIT;
     vmapple_bus *bus = nullptr;
 
     if (ops.size != sizeof(ops) || ops.log != nullptr || range.size != sizeof(range) ||
-        fo.size != sizeof(fo)) {
+        fo.size != sizeof(fo) || aes.size != sizeof(aes) || aes.builtin_keys[6].length != 0) {
         std::fprintf(stderr, "an _INIT macro is wrong in C++\n");
         return 1;
     }
