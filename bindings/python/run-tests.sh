@@ -60,7 +60,11 @@ if [ -n "$asan_rt" ]; then
     export PYTHONMALLOC
 fi
 
-LIBVMAPPLE_PATH="$library"
+# Absolute, so subprocesses started elsewhere (the README example) find it.
+case "$library" in
+/*) LIBVMAPPLE_PATH="$library" ;;
+*) LIBVMAPPLE_PATH="$(pwd)/$library" ;;
+esac
 PYTHONPATH="$(cd "$(dirname "$0")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"
 PYTHONDONTWRITEBYTECODE=1
 export LIBVMAPPLE_PATH PYTHONPATH PYTHONDONTWRITEBYTECODE

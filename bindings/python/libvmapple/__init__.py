@@ -16,8 +16,9 @@ through $LIBVMAPPLE_PATH, then a build tree next to this package
 (<source>/build/lib), then the dynamic linker's search path.
 """
 
-from . import _native, platform
+from . import _native, aes, pci, platform
 from ._native import LIBRARY_PATH
+from .aes import Aes
 from .blockdev import (
     Blockdev,
     BlockdevFeatures,
@@ -84,7 +85,7 @@ def log_level_name(level: int) -> str:
 
 __all__ = [
     "LIBRARY_PATH", "version", "version_string", "strerror", "last_error", "log_level_name",
-    "platform", "Blockdev", "BlockdevFeatures", "BlockdevFlags", "CallbackVolume", "FileVolume",
+    "aes", "pci", "platform", "Aes", "Blockdev", "BlockdevFeatures", "BlockdevFlags", "CallbackVolume", "FileVolume",
     "MemoryBackend", "MemoryVolume", "VolumeBackend", "Bus", "BusRange", "Device", "DeviceType",
     "Irq", "IrqFlags", "Region", "RegionFlags", "CallbackError", "CallbackFailure", "Fault",
     "VmappleError", "BarUpdate", "DmaAccess", "Host", "IrqEvent", "LogLevel", "LogRecord",
