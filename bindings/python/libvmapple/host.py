@@ -20,6 +20,8 @@ from .errors import CallbackError, CallbackFailure, Fault
 from .memory import GuestMemory
 
 _logger = logging.getLogger("libvmapple")
+# A library's logger: silent unless the application (or pytest) listens.
+_logger.addHandler(logging.NullHandler())
 
 
 class LogLevel(enum.IntEnum):
@@ -84,8 +86,7 @@ class LogRecord:
     message: str
 
     def __str__(self) -> str:
-        name = self.level.name.lower() if isinstance(self.level, LogLevel) else str(self.level)
-        return f"[{name}] {self.message}"
+        return f"[{_native.text(_native.lib.vmapple_log_level_name(self.level))}] {self.message}"
 
 
 @dataclass(frozen=True)

@@ -183,7 +183,7 @@ def test_log_records_and_python_logging(caplog):
     assert host.log_contains("bad register", vm.LogLevel.GUEST_ERROR)
     assert not host.log_contains("bad register", vm.LogLevel.INFO)
     assert host.logs[1].level == 17
-    assert str(host.logs[0]) == "[guest_error] dev0: bad register 0x40"
+    assert str(host.logs[0]) == "[guest-error] dev0: bad register 0x40"
     assert [r.levelno for r in caplog.records] == [logging.WARNING, logging.DEBUG]
 
 
