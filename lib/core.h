@@ -106,6 +106,23 @@ VM_HIDDEN int vm_device_init(vmapple_device *dev, const struct vmapple_device_cl
  */
 VM_HIDDEN int vm_copy_sized(void *dst, size_t known, const void *src, const char *what);
 
+/*
+ * True when the size field of a caller's versioned struct `src` ends inside
+ * the field at [off, off + len). vm_copy_sized() would then copy part of
+ * that field; for a pointer that is a wild pointer, so devices refuse such
+ * a size (-EINVAL) for each pointer field. NULL src: false.
+ */
+static inline bool vm_sized_splits_field(const void *src, size_t off, size_t len)
+{
+    uint32_t given;
+
+    if (!src) {
+        return false;
+    }
+    memcpy(&given, src, sizeof(given));
+    return given > off && given < off + len;
+}
+
 /* Require a host callback; the error names it and the device. */
 VM_HIDDEN int vm_require_op(const char *devname, const void *fn, const char *opname);
 

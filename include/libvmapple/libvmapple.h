@@ -18,5 +18,9 @@
 #include "blockdev.h"
 #include "pci.h"
 #include "aes.h"
+#include "bdif.h"
+#include "cfg.h"
+#include "pvpanic.h"
+#include "xhci.h"
 
 #endif /* LIBVMAPPLE_LIBVMAPPLE_H */

@@ -11,10 +11,17 @@ int main()
     vmapple_bus_range range = VMAPPLE_BUS_RANGE_INIT;
     vmapple_blockdev_file_options fo = VMAPPLE_BLOCKDEV_FILE_OPTIONS_INIT;
     vmapple_aes_options aes = VMAPPLE_AES_OPTIONS_INIT;
+    vmapple_cfg_options cfg = VMAPPLE_CFG_OPTIONS_INIT;
+    vmapple_pvpanic_options pvp = VMAPPLE_PVPANIC_OPTIONS_INIT;
+    vmapple_xhci_route xr = VMAPPLE_XHCI_ROUTE_INIT;
+    vmapple_bdif_options bdif = VMAPPLE_BDIF_OPTIONS_INIT;
     vmapple_bus *bus = nullptr;
 
     if (ops.size != sizeof(ops) || ops.log != nullptr || range.size != sizeof(range) ||
-        fo.size != sizeof(fo) || aes.size != sizeof(aes) || aes.builtin_keys[6].length != 0) {
+        fo.size != sizeof(fo) || aes.size != sizeof(aes) || aes.builtin_keys[6].length != 0 ||
+        cfg.size != sizeof(cfg) || cfg.nr_cpus != 0 || pvp.size != sizeof(pvp) ||
+        pvp.event != nullptr || xr.size != sizeof(xr) || bdif.size != sizeof(bdif) ||
+        bdif.aux != nullptr) {
         std::fprintf(stderr, "an _INIT macro is wrong in C++\n");
         return 1;
     }
