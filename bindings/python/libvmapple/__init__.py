@@ -16,9 +16,13 @@ through $LIBVMAPPLE_PATH, then a build tree next to this package
 (<source>/build/lib), then the dynamic linker's search path.
 """
 
-from . import _native, aes, pci, platform
+from . import _native, aes, bdif, cfg, pci, platform, pvpanic, xhci
 from ._native import LIBRARY_PATH
 from .aes import Aes
+from .bdif import Bdif
+from .cfg import Cfg
+from .pvpanic import Pvpanic
+from .xhci import XhciPolicy
 from .blockdev import (
     Blockdev,
     BlockdevFeatures,
@@ -85,7 +89,8 @@ def log_level_name(level: int) -> str:
 
 __all__ = [
     "LIBRARY_PATH", "version", "version_string", "strerror", "last_error", "log_level_name",
-    "aes", "pci", "platform", "Aes", "Blockdev", "BlockdevFeatures", "BlockdevFlags", "CallbackVolume", "FileVolume",
+    "aes", "bdif", "cfg", "pci", "platform", "pvpanic", "xhci", "Aes", "Bdif", "Cfg",
+    "Pvpanic", "XhciPolicy", "Blockdev", "BlockdevFeatures", "BlockdevFlags", "CallbackVolume", "FileVolume",
     "MemoryBackend", "MemoryVolume", "VolumeBackend", "Bus", "BusRange", "Device", "DeviceType",
     "Irq", "IrqFlags", "Region", "RegionFlags", "CallbackError", "CallbackFailure", "Fault",
     "VmappleError", "BarUpdate", "DmaAccess", "Host", "IrqEvent", "LogLevel", "LogRecord",

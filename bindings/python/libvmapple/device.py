@@ -85,28 +85,31 @@ def set_int_field(struct: ctypes.Structure, field: str, value: Any, what: str) -
 def build_options(struct_type: type[ctypes.Structure], what: str, given: Mapping[str, Any],
                   defaults: Mapping[str, Any] | None = None,
                   converters: Mapping[str, Callable[[ctypes.Structure, Any], None]] | None = None,
+                  exclude: tuple[str, ...] = (), always: bool = False,
                   ) -> ctypes.Structure | None:
     """Fill a versioned options struct from keyword options.
 
-    Returns None when nothing was given (the library then uses its own
-    defaults). Otherwise every field starts at @defaults (the documented
-    defaults of fields for which 0 is not the default) and then takes the
-    given values; size is sizeof(struct). Unknown keywords raise TypeError
-    naming them.
+    Returns None when nothing was given and not @always (the library then
+    uses its own defaults). Otherwise every field starts at zero, or at
+    @defaults (the documented defaults of fields for which 0 is not the
+    default) when something was given, and then takes the given values
+    (through @converters for fields that are not plain integers); size is
+    sizeof(struct). Unknown keywords, and fields in @exclude (which the
+    bindings fill themselves), raise TypeError naming them.
     """
     converters = converters or {}
     fields = [name for name, _ in struct_type._fields_
-              if name != "size" and not name.startswith("reserved")]
+              if name != "size" and not name.startswith("reserved") and name not in exclude]
     known = set(fields) | set(converters)
     unknown = sorted(set(given) - known)
     if unknown:
         raise TypeError(f"{what}: unknown option{'s' if len(unknown) > 1 else ''} "
                         f"{', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    if not given:
+    if not given and not always:
         return None
     opts = struct_type()
     opts.size = ctypes.sizeof(struct_type)
-    for name, value in {**(defaults or {}), **given}.items():
+    for name, value in ({**(defaults or {}), **given} if given else {}).items():
         if name in converters:
             converters[name](opts, value)
         else:
