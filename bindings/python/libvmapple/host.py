@@ -360,29 +360,26 @@ class Host:
 
     def _t_mem_map(self, opaque, gpa, length, writable, mapped_len):
         name, _ = self._name(opaque)
-        got = None
+        mapped_len[0] = 0
+        result = -errno.EFAULT
         try:
             self.caller = name
             got = self.mem_map(gpa, length, bool(writable))
             if got is not None:
                 address, n = got
-                if not address or n <= 0 or n > length:
+                if not address or not 0 < n <= length:
                     raise ValueError(f"mem_map returned {n} bytes at {address:#x} "
                                      f"for a request of {length}")
                 mapped_len[0] = n
+                self._dma(name, "map", gpa, n, 0)
+                return address
         except Fault as f:
-            got = None
-            self._dma(name, "map", gpa, length, -f.errno)
-            return None
+            result = -f.errno
         except BaseException as e:  # noqa: B902
             self._fail("mem_map", name, e)
-            got = None
-        if got is None:
-            mapped_len[0] = 0
-            self._dma(name, "map", gpa, length, -errno.EFAULT)
-            return None
-        self._dma(name, "map", gpa, got[1], 0)
-        return got[0]
+        # NULL: the device falls back to mem_read / mem_write.
+        self._dma(name, "map", gpa, length, result)
+        return None
 
     def _t_mem_unmap(self, opaque, host, length, written):
         name, _ = self._name(opaque)
