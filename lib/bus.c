@@ -308,7 +308,8 @@ VMAPPLE_API int vmapple_bus_read(vmapple_bus *bus, uint64_t addr, uint32_t size,
         return bus_unmapped(bus, "read", addr, size, &bus->unmapped_reads);
     }
     if (r->dev) {
-        return vm_device_read(r->dev, r->region, addr - r->base, size, value);
+        /* bus_find proved the access lies inside the region: no re-checks. */
+        return r->dev->cls->read(r->dev, r->region, addr - r->base, size, value);
     }
     if (!r->read) {
         *value = 0;
@@ -330,7 +331,8 @@ VMAPPLE_API int vmapple_bus_write(vmapple_bus *bus, uint64_t addr, uint32_t size
         return bus_unmapped(bus, "write", addr, size, &bus->unmapped_writes);
     }
     if (r->dev) {
-        return vm_device_write(r->dev, r->region, addr - r->base, size, value);
+        return r->dev->cls->write(r->dev, r->region, addr - r->base, size,
+                                  value & vm_size_mask(size));
     }
     return r->write ? r->write(r->opaque, addr - r->base, size, value & vm_size_mask(size)) : 0;
 }
