@@ -22,5 +22,8 @@
 #include "cfg.h"
 #include "pvpanic.h"
 #include "xhci.h"
+#include "dma-backend.h"
+#include "apple-dma-pci.h"
+#include "vfio-apple.h"
 
 #endif /* LIBVMAPPLE_LIBVMAPPLE_H */

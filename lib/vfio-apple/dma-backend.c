@@ -1,0 +1,523 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DMA backends: the generic object (reference count, limits, occupancy,
+ * serialisation) around a callbacks struct, and two implementations of the
+ * callbacks: identity and a simulated DART.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vfio-internal.h"
+
+struct vmapple_dma_backend {
+    int refs; /* atomic */
+    vmapple_dma_ops ops;
+    void *opaque;
+    const char *name;
+    pthread_mutex_t lock;
+    uint32_t max_mappings, mappings;
+    uint64_t max_bytes, bytes;
+    uint64_t failed_maps;
+    char last_error[VM_ERROR_LEN];
+};
+
+static char *dma_slot(vmapple_dma_backend *dma)
+{
+    return dma ? dma->last_error : NULL;
+}
+
+#define dma_error(dma, err, ...) vm_error_named("dma-backend", dma_slot(dma), (err), __VA_ARGS__)
+
+int vm_dma_backend_new(const vmapple_dma_ops *ops, void *opaque, const char *name,
+                       uint32_t max_mappings, uint64_t max_bytes, vmapple_dma_backend **out)
+{
+    vmapple_dma_ops copy = VMAPPLE_DMA_OPS_INIT;
+    vmapple_dma_backend *dma;
+    uint32_t given;
+
+    memcpy(&given, ops, sizeof(given));
+    if (given < sizeof(uint32_t)) {
+        return dma_error(NULL, -EINVAL,
+                         "dma ops: size field is %u; set it with VMAPPLE_DMA_OPS_INIT", given);
+    }
+    /* Callbacks a newer caller knows and we do not are ignored, as for host ops. */
+    memcpy((uint8_t *)&copy + sizeof(uint32_t), (const uint8_t *)ops + sizeof(uint32_t),
+           VM_MIN(given, (uint32_t)sizeof(copy)) - sizeof(uint32_t));
+    if (!copy.map || !copy.unmap) {
+        return dma_error(NULL, -EINVAL, "dma ops: %s is required", copy.map ? "unmap" : "map");
+    }
+    dma = calloc(1, sizeof(*dma));
+    if (!dma) {
+        return -ENOMEM;
+    }
+    dma->refs = 1;
+    dma->ops = copy;
+    dma->opaque = opaque;
+    dma->name = name;
+    dma->max_mappings = max_mappings;
+    dma->max_bytes = max_bytes;
+    pthread_mutex_init(&dma->lock, NULL);
+    *out = dma;
+    return 0;
+}
+
+void vm_dma_backend_ref(vmapple_dma_backend *dma)
+{
+    __atomic_add_fetch(&dma->refs, 1, __ATOMIC_RELAXED);
+}
+
+const char *vm_dma_backend_name(const vmapple_dma_backend *dma)
+{
+    return dma->name;
+}
+
+VMAPPLE_API void vmapple_dma_backend_release(vmapple_dma_backend *dma)
+{
+    if (!dma || __atomic_sub_fetch(&dma->refs, 1, __ATOMIC_ACQ_REL) != 0) {
+        return;
+    }
+    if (dma->ops.close) {
+        dma->ops.close(dma->opaque);
+    }
+    pthread_mutex_destroy(&dma->lock);
+    free(dma);
+}
+
+static int copy_limits(const vmapple_dma_backend_options *user, vmapple_dma_backend_options *opts)
+{
+    return vm_copy_sized(opts, sizeof(*opts), user, "dma backend options");
+}
+
+VMAPPLE_API int vmapple_dma_backend_create(const vmapple_dma_ops *ops, void *opaque,
+                                           const vmapple_dma_backend_options *user_opts,
+                                           vmapple_dma_backend **out)
+{
+    vmapple_dma_backend_options opts = VMAPPLE_DMA_BACKEND_OPTIONS_INIT;
+    int ret;
+
+    if (!ops || !out) {
+        return dma_error(NULL, -EINVAL, "create: NULL %s", ops ? "out" : "ops");
+    }
+    ret = copy_limits(user_opts, &opts);
+    if (ret < 0) {
+        return ret;
+    }
+    return vm_dma_backend_new(ops, opaque, "host", opts.max_mappings, opts.max_bytes, out);
+}
+
+void vm_dma_backend_lock(vmapple_dma_backend *dma)
+{
+    pthread_mutex_lock(&dma->lock);
+}
+
+void vm_dma_backend_unlock(vmapple_dma_backend *dma)
+{
+    pthread_mutex_unlock(&dma->lock);
+}
+
+int vm_dma_backend_map_locked(vmapple_dma_backend *dma, uint64_t gpa, void *host, uint64_t len,
+                              uint32_t flags, uint64_t *bus_addr, uint64_t *bus_len)
+{
+    uint64_t addr = 0, blen = 0;
+    int ret;
+
+    if (vm_unlikely(len == 0 || !vm_range_ok(gpa, len))) {
+        return dma_error(dma, -EINVAL, "map: %llu bytes at 0x%llx %s", (unsigned long long)len,
+                         (unsigned long long)gpa, len ? "wrap around" : "(empty)");
+    }
+    if (dma->max_mappings && dma->mappings >= dma->max_mappings) {
+        ret = dma_error(dma, -ENOSPC, "%s: %u live mappings, the limit (max_mappings) is %u",
+                        dma->name, dma->mappings, dma->max_mappings);
+        goto fail;
+    }
+    if (dma->max_bytes && len > dma->max_bytes - dma->bytes) {
+        ret = dma_error(dma, -ENOSPC,
+                        "%s: %llu bytes registered, %llu more would pass the limit (max_bytes) "
+                        "of %llu",
+                        dma->name, (unsigned long long)dma->bytes, (unsigned long long)len,
+                        (unsigned long long)dma->max_bytes);
+        goto fail;
+    }
+    ret = dma->ops.map(dma->opaque, gpa, host, len, flags, &addr, &blen);
+    if (ret > 0) {
+        ret = -EIO;
+    }
+    if (ret < 0) {
+        dma_error(dma, ret, "%s: map of %llu bytes at 0x%llx failed: %s", dma->name,
+                  (unsigned long long)len, (unsigned long long)gpa, vmapple_strerror(ret));
+        goto fail;
+    }
+    if (blen == 0 || blen > len || !vm_range_ok(addr, blen)) {
+        /* A backend bug: never hand a nonsensical range to the guest. */
+        dma->ops.unmap(dma->opaque, gpa, len, addr, blen);
+        ret = dma_error(dma, -EIO, "%s: map answered %llu bytes at bus 0x%llx for %llu bytes",
+                        dma->name, (unsigned long long)blen, (unsigned long long)addr,
+                        (unsigned long long)len);
+        goto fail;
+    }
+    dma->mappings++;
+    dma->bytes += len;
+    *bus_addr = addr;
+    *bus_len = blen;
+    return 0;
+
+fail:
+    dma->failed_maps++;
+    return ret;
+}
+
+int vm_dma_backend_unmap_locked(vmapple_dma_backend *dma, uint64_t gpa, uint64_t len,
+                                uint64_t bus_addr, uint64_t bus_len)
+{
+    int ret = dma->ops.unmap(dma->opaque, gpa, len, bus_addr, bus_len);
+
+    if (ret > 0) {
+        ret = -EIO;
+    }
+    if (ret < 0) {
+        return dma_error(dma, ret, "%s: unmap of bus 0x%llx (%llu bytes) failed: %s", dma->name,
+                         (unsigned long long)bus_addr, (unsigned long long)bus_len,
+                         vmapple_strerror(ret));
+    }
+    /* Counts never go below zero, whatever a caller unmaps. */
+    dma->mappings -= dma->mappings ? 1 : 0;
+    dma->bytes -= VM_MIN(len, dma->bytes);
+    return 0;
+}
+
+VMAPPLE_API int vmapple_dma_backend_map(vmapple_dma_backend *dma, uint64_t gpa, void *host,
+                                        uint64_t len, uint32_t flags, uint64_t *bus_addr,
+                                        uint64_t *bus_len)
+{
+    int ret;
+
+    if (!dma || !bus_addr || !bus_len) {
+        return dma_error(dma, -EINVAL, "map: NULL argument");
+    }
+    pthread_mutex_lock(&dma->lock);
+    ret = vm_dma_backend_map_locked(dma, gpa, host, len, flags, bus_addr, bus_len);
+    pthread_mutex_unlock(&dma->lock);
+    return ret;
+}
+
+VMAPPLE_API int vmapple_dma_backend_unmap(vmapple_dma_backend *dma, uint64_t gpa, uint64_t len,
+                                          uint64_t bus_addr, uint64_t bus_len)
+{
+    int ret;
+
+    if (!dma) {
+        return dma_error(NULL, -EINVAL, "unmap: NULL backend");
+    }
+    pthread_mutex_lock(&dma->lock);
+    ret = vm_dma_backend_unmap_locked(dma, gpa, len, bus_addr, bus_len);
+    pthread_mutex_unlock(&dma->lock);
+    return ret;
+}
+
+VMAPPLE_API int vmapple_dma_backend_get_occupancy(vmapple_dma_backend *dma,
+                                                  vmapple_dma_occupancy *occ)
+{
+    vmapple_dma_occupancy v = VMAPPLE_DMA_OCCUPANCY_INIT;
+
+    if (!dma || !occ || occ->size < 8) {
+        return dma_error(dma, -EINVAL, "get_occupancy: NULL argument or size below 8");
+    }
+    pthread_mutex_lock(&dma->lock);
+    v.mappings = dma->mappings;
+    v.max_mappings = dma->max_mappings;
+    v.bytes = dma->bytes;
+    v.max_bytes = dma->max_bytes;
+    v.failed_maps = dma->failed_maps;
+    pthread_mutex_unlock(&dma->lock);
+    v.size = occ->size;
+    memcpy((uint8_t *)occ + sizeof(uint32_t), (const uint8_t *)&v + sizeof(uint32_t),
+           VM_MIN(occ->size, (uint32_t)sizeof(v)) - sizeof(uint32_t));
+    return 0;
+}
+
+VMAPPLE_API const char *vmapple_dma_backend_last_error(const vmapple_dma_backend *dma)
+{
+    return dma ? dma->last_error : "NULL DMA backend";
+}
+
+/* ---- identity: bus address = guest-physical address ---- */
+
+static int identity_map(void *opaque, uint64_t gpa, void *host, uint64_t len, uint32_t flags,
+                        uint64_t *bus_addr, uint64_t *bus_len)
+{
+    (void)opaque;
+    (void)host;
+    (void)flags;
+    *bus_addr = gpa;
+    *bus_len = len;
+    return 0;
+}
+
+static int identity_unmap(void *opaque, uint64_t gpa, uint64_t len, uint64_t bus_addr,
+                          uint64_t bus_len)
+{
+    (void)opaque;
+    (void)gpa;
+    (void)len;
+    (void)bus_addr;
+    (void)bus_len;
+    return 0;
+}
+
+VMAPPLE_API int vmapple_dma_backend_create_identity(const vmapple_dma_backend_options *user_opts,
+                                                    vmapple_dma_backend **out)
+{
+    static const vmapple_dma_ops identity_ops = {
+        .size = sizeof(vmapple_dma_ops),
+        .map = identity_map,
+        .unmap = identity_unmap,
+    };
+    vmapple_dma_backend_options opts = VMAPPLE_DMA_BACKEND_OPTIONS_INIT;
+    int ret;
+
+    if (!out) {
+        return dma_error(NULL, -EINVAL, "create_identity: NULL out");
+    }
+    ret = copy_limits(user_opts, &opts);
+    if (ret < 0) {
+        return ret;
+    }
+    return vm_dma_backend_new(&identity_ops, NULL, "identity", opts.max_mappings, opts.max_bytes,
+                              out);
+}
+
+/* ---- the simulated DART ---- */
+
+#define DART_PAGE      ((uint64_t)VMAPPLE_SIM_DART_PAGE)
+#define DART_MAX_BYTES (64ull << 30)
+#define DART_MAX_MAPS  (1u << 20)
+#define DART_NO_RECORD UINT32_MAX
+
+struct dart_record {
+    uint64_t gpa, len, bus;
+    uint64_t first_page, npages;
+    uint32_t next_free; /* free-list link while unused */
+};
+
+struct sim_dart {
+    uint64_t bus_base;
+    uint64_t pages;   /* pages in the window */
+    uint64_t *bitmap; /* bit p set: page p is in use */
+    uint64_t cursor;  /* next-fit start */
+    /*
+     * Record index + 1 of the mapping that starts on page p (0: none). A bus
+     * address names its first page, so unmap finds its record directly. The
+     * array is calloc'd: pages never used cost no memory.
+     */
+    uint32_t *rec_of_page;
+    struct dart_record *recs;
+    uint32_t nr_recs, cap_recs, free_head;
+};
+
+static bool page_used(const struct sim_dart *d, uint64_t p)
+{
+    return (d->bitmap[p / 64] >> (p % 64)) & 1;
+}
+
+/* The first used page in [from, to), or `to`. */
+static uint64_t first_used(const struct sim_dart *d, uint64_t from, uint64_t to)
+{
+    uint64_t p = from;
+
+    while (p < to) {
+        uint64_t word = d->bitmap[p / 64] >> (p % 64);
+        if (word) {
+            p += (uint64_t)__builtin_ctzll(word);
+            return p < to ? p : to;
+        }
+        p = (p / 64 + 1) * 64;
+    }
+    return to;
+}
+
+static void mark_pages(struct sim_dart *d, uint64_t from, uint64_t n, bool used)
+{
+    for (uint64_t p = from; p < from + n;) {
+        uint64_t bit = p % 64;
+        uint64_t take = VM_MIN(64 - bit, from + n - p);
+        uint64_t mask = (take == 64 ? UINT64_MAX : ((1ull << take) - 1)) << bit;
+        if (used) {
+            d->bitmap[p / 64] |= mask;
+        } else {
+            d->bitmap[p / 64] &= ~mask;
+        }
+        p += take;
+    }
+}
+
+/* n free pages starting on an odd page in [lo, hi), or UINT64_MAX. */
+static uint64_t find_run(const struct sim_dart *d, uint64_t lo, uint64_t hi, uint64_t n)
+{
+    uint64_t p = lo | 1;
+
+    while (p < hi && n <= hi - p) {
+        uint64_t q = first_used(d, p, p + n);
+        if (q == p + n) {
+            return p;
+        }
+        /* Skip past the used page, then past the rest of its used run. */
+        q++;
+        while (q < hi && page_used(d, q)) {
+            q++;
+        }
+        p = q | 1;
+    }
+    return UINT64_MAX;
+}
+
+static int dart_map(void *opaque, uint64_t gpa, void *host, uint64_t len, uint32_t flags,
+                    uint64_t *bus_addr, uint64_t *bus_len)
+{
+    struct sim_dart *d = opaque;
+    uint64_t off = gpa & (DART_PAGE - 1);
+    uint64_t n = (off + len + DART_PAGE - 1) / DART_PAGE;
+    uint64_t p;
+    uint32_t idx;
+    struct dart_record *r;
+
+    (void)host;
+    (void)flags;
+    p = find_run(d, d->cursor, d->pages, n);
+    if (p == UINT64_MAX) {
+        p = find_run(d, 0, d->pages, n);
+    }
+    if (p == UINT64_MAX) {
+        return -ENOSPC; /* the window is fragmented */
+    }
+    if (d->free_head != DART_NO_RECORD) {
+        idx = d->free_head;
+        d->free_head = d->recs[idx].next_free;
+    } else {
+        if (d->nr_recs == d->cap_recs) {
+            uint32_t cap = d->cap_recs ? d->cap_recs * 2 : 64;
+            struct dart_record *recs = realloc(d->recs, (size_t)cap * sizeof(*recs));
+            if (!recs) {
+                return -ENOMEM;
+            }
+            d->recs = recs;
+            d->cap_recs = cap;
+        }
+        idx = d->nr_recs++;
+    }
+    r = &d->recs[idx];
+    r->gpa = gpa;
+    r->len = len;
+    r->first_page = p;
+    r->npages = n;
+    r->bus = d->bus_base + p * DART_PAGE + off;
+    d->rec_of_page[p] = idx + 1;
+    mark_pages(d, p, n, true);
+    d->cursor = p + n;
+    *bus_addr = r->bus;
+    *bus_len = len;
+    return 0;
+}
+
+static int dart_unmap(void *opaque, uint64_t gpa, uint64_t len, uint64_t bus_addr, uint64_t bus_len)
+{
+    struct sim_dart *d = opaque;
+    struct dart_record *r;
+    uint64_t page;
+    uint32_t idx;
+
+    if (bus_addr < d->bus_base || (page = (bus_addr - d->bus_base) / DART_PAGE) >= d->pages ||
+        d->rec_of_page[page] == 0) {
+        return -ENOENT;
+    }
+    idx = d->rec_of_page[page] - 1;
+    r = &d->recs[idx];
+    if (r->bus != bus_addr) {
+        return -ENOENT;
+    }
+    if (r->gpa != gpa || r->len != len || bus_len != len) {
+        return -EINVAL;
+    }
+    d->rec_of_page[page] = 0;
+    mark_pages(d, r->first_page, r->npages, false);
+    r->next_free = d->free_head;
+    d->free_head = idx;
+    return 0;
+}
+
+static void dart_close(void *opaque)
+{
+    struct sim_dart *d = opaque;
+
+    free(d->rec_of_page);
+    free(d->recs);
+    free(d->bitmap);
+    free(d);
+}
+
+VMAPPLE_API int vmapple_dma_backend_create_sim_dart(const vmapple_sim_dart_options *user_opts,
+                                                    vmapple_dma_backend **out)
+{
+    static const vmapple_dma_ops dart_ops = {
+        .size = sizeof(vmapple_dma_ops),
+        .map = dart_map,
+        .unmap = dart_unmap,
+        .close = dart_close,
+    };
+    vmapple_sim_dart_options opts = VMAPPLE_SIM_DART_OPTIONS_INIT;
+    struct sim_dart *d;
+    uint64_t pages;
+    int ret;
+
+    if (!out) {
+        return dma_error(NULL, -EINVAL, "create_sim_dart: NULL out");
+    }
+    ret = vm_copy_sized(&opts, sizeof(opts), user_opts, "sim-dart options");
+    if (ret < 0) {
+        return ret;
+    }
+    opts.max_mappings = opts.max_mappings ? opts.max_mappings : VMAPPLE_SIM_DART_MAX_MAPPINGS;
+    opts.max_bytes = opts.max_bytes ? opts.max_bytes : VMAPPLE_SIM_DART_MAX_BYTES;
+    opts.bus_base = opts.bus_base ? opts.bus_base : VMAPPLE_SIM_DART_BUS_BASE;
+    if (opts.max_mappings > DART_MAX_MAPS) {
+        return dma_error(NULL, -EINVAL, "sim-dart: option max_mappings is %u, the limit is %u",
+                         opts.max_mappings, DART_MAX_MAPS);
+    }
+    if (opts.max_bytes > DART_MAX_BYTES) {
+        return dma_error(NULL, -EINVAL,
+                         "sim-dart: option max_bytes is %llu, the limit is %llu (64 GiB)",
+                         (unsigned long long)opts.max_bytes, (unsigned long long)DART_MAX_BYTES);
+    }
+    /*
+     * Room for every byte twice over plus four pages per mapping (its
+     * partial pages and its odd start), so fragmentation rarely refuses a
+     * mapping within the limits.
+     */
+    pages = 2 * ((opts.max_bytes + DART_PAGE - 1) / DART_PAGE) + 4ull * opts.max_mappings + 2;
+    if (opts.bus_base % DART_PAGE || opts.bus_base > UINT64_MAX - pages * DART_PAGE) {
+        return dma_error(NULL, -EINVAL,
+                         "sim-dart: option bus_base 0x%llx is not a multiple of 16 KiB or its "
+                         "window of 0x%llx bytes wraps",
+                         (unsigned long long)opts.bus_base,
+                         (unsigned long long)(pages * DART_PAGE));
+    }
+    d = calloc(1, sizeof(*d));
+    if (!d) {
+        return -ENOMEM;
+    }
+    d->bus_base = opts.bus_base;
+    d->pages = pages;
+    d->bitmap = calloc((size_t)((pages + 63) / 64), sizeof(uint64_t));
+    d->rec_of_page = calloc((size_t)pages, sizeof(uint32_t));
+    d->free_head = DART_NO_RECORD;
+    if (!d->bitmap || !d->rec_of_page) {
+        dart_close(d);
+        return -ENOMEM;
+    }
+    ret = vm_dma_backend_new(&dart_ops, d, "sim-dart", opts.max_mappings, opts.max_bytes, out);
+    if (ret < 0) {
+        dart_close(d);
+    }
+    return ret;
+}
