@@ -16,12 +16,15 @@ through $LIBVMAPPLE_PATH, then a build tree next to this package
 (<source>/build/lib), then the dynamic linker's search path.
 """
 
-from . import _native, aes, bdif, cfg, pci, platform, pvpanic, xhci
+from . import _native, aes, apple_dma_pci, bdif, cfg, dma, pci, platform, pvpanic, vfio, xhci
 from ._native import LIBRARY_PATH
 from .aes import Aes
+from .apple_dma_pci import AppleDmaPci
 from .bdif import Bdif
 from .cfg import Cfg
+from .dma import DmaBackend
 from .pvpanic import Pvpanic
+from .vfio import VfioBackend, VfioPassthrough, VfioSim
 from .xhci import XhciPolicy
 from .blockdev import (
     Blockdev,
@@ -89,8 +92,9 @@ def log_level_name(level: int) -> str:
 
 __all__ = [
     "LIBRARY_PATH", "version", "version_string", "strerror", "last_error", "log_level_name",
-    "aes", "bdif", "cfg", "pci", "platform", "pvpanic", "xhci", "Aes", "Bdif", "Cfg",
-    "Pvpanic", "XhciPolicy", "Blockdev", "BlockdevFeatures", "BlockdevFlags", "CallbackVolume", "FileVolume",
+    "aes", "apple_dma_pci", "bdif", "cfg", "dma", "pci", "platform", "pvpanic", "vfio", "xhci",
+    "Aes", "AppleDmaPci", "Bdif", "Cfg", "DmaBackend", "Pvpanic", "VfioBackend",
+    "VfioPassthrough", "VfioSim", "XhciPolicy", "Blockdev", "BlockdevFeatures", "BlockdevFlags", "CallbackVolume", "FileVolume",
     "MemoryBackend", "MemoryVolume", "VolumeBackend", "Bus", "BusRange", "Device", "DeviceType",
     "Irq", "IrqFlags", "Region", "RegionFlags", "CallbackError", "CallbackFailure", "Fault",
     "VmappleError", "BarUpdate", "DmaAccess", "Host", "IrqEvent", "LogLevel", "LogRecord",

@@ -158,7 +158,7 @@ class Device:
                 options: ctypes.Structure | None, keepalive: tuple = (),
                 name: str = "") -> None:
         self._handle: int | None = None
-        self._lifeline: _Lifeline | None = None
+        self._lifeline: object | None = None
         self._buses: weakref.WeakSet = weakref.WeakSet()
         self.host = host if host is not None else Host()
         self._keepalive = keepalive
@@ -177,13 +177,28 @@ class Device:
             raise VmappleError(ret, detail, self._create_name)
         self._handle = out.value
         self._slot_id = slot_id
-        self._lifeline = _Lifeline()
-        self._lifeline.finalizer = weakref.finalize(self._lifeline, _destroy, out.value, slot_id,
-                                                    self.host, (self.host, keepalive))
+        lifeline = _Lifeline()
+        lifeline.finalizer = weakref.finalize(lifeline, _destroy, out.value, slot_id, self.host,
+                                              (self.host, keepalive))
+        self._lifeline = lifeline
         self.host._rename(slot_id, self.name)
         self.host._bind(slot_id, self, [i.name for i in self.irqs])
         self._region_index = {r.name: r.index for r in self.regions}
         self._check_callbacks()
+
+    @classmethod
+    def _borrow(cls, handle: int, host: Host, slot_id: int, owner: object) -> "Device":
+        """Wrap a device the library made for @owner (which destroys it):
+        the wrapper keeps @owner alive and never destroys the device."""
+        self = cls.__new__(cls)
+        self._handle = handle
+        self._buses = weakref.WeakSet()
+        self.host = host
+        self._keepalive = ()
+        self._slot_id = slot_id
+        self._lifeline = owner  # type: ignore[assignment]
+        self._region_index = {r.name: r.index for r in self.regions}
+        return self
 
     @property
     def handle(self) -> int:
