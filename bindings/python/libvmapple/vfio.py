@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import enum
 import errno
+import threading
 import time
 import weakref
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from . import _native
 from .apple_dma_pci import AppleDmaPci, AppleDmaPciOptions
 from .device import Device, set_int_field
 from .dma import DmaBackend, DmaBackendOptions
-from .errors import VmappleError
+from .errors import CallbackFailure, Fault, VmappleError
 from .host import Host, raise_failures
 
 CONFIG_SIZE = 4096
@@ -88,6 +89,52 @@ class RegionInfoC(ctypes.Structure):
 IRQ_DELIVER_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32)
 SIM_NOTIFY_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32)
 
+_c = ctypes
+_CONNECT_FN = _c.CFUNCTYPE(_c.c_int, _c.c_void_p, _c.c_uint32, _c.POINTER(_c.c_void_p))
+_DISCONNECT_FN = _c.CFUNCTYPE(None, _c.c_void_p, _c.c_void_p)
+_CONFIG_READ_FN = _c.CFUNCTYPE(_c.c_int, _c.c_void_p, _c.c_void_p, _c.c_uint32, _c.c_void_p,
+                               _c.c_uint32)
+_CONFIG_WRITE_FN = _c.CFUNCTYPE(_c.c_int, _c.c_void_p, _c.c_void_p, _c.c_uint32, _c.c_uint32,
+                                _c.c_uint32)
+_BAR_INFO_FN = _c.CFUNCTYPE(_c.c_int, _c.c_void_p, _c.c_void_p, _c.c_uint32,
+                            _c.POINTER(BarInfoC))
+_BAR_MAP_FN = _c.CFUNCTYPE(_c.c_int, _c.c_void_p, _c.c_void_p, _c.c_uint32,
+                           _c.POINTER(_c.c_void_p), _c.POINTER(_c.c_uint64))
+_BAR_UNMAP_FN = _c.CFUNCTYPE(None, _c.c_void_p, _c.c_void_p, _c.c_uint32, _c.c_void_p,
+                             _c.c_uint64)
+_DMA_MAP_FN = _c.CFUNCTYPE(_c.c_int, _c.c_void_p, _c.c_void_p, _c.c_uint64, _c.c_void_p,
+                           _c.c_uint64, _c.c_uint32, _c.POINTER(_c.c_uint64),
+                           _c.POINTER(_c.c_uint64))
+_DMA_UNMAP_FN = _c.CFUNCTYPE(_c.c_int, _c.c_void_p, _c.c_void_p, _c.c_uint64, _c.c_uint64,
+                             _c.c_uint64, _c.c_uint64)
+_IRQ_SETUP_FN = _c.CFUNCTYPE(_c.c_int, _c.c_void_p, _c.c_void_p, _c.POINTER(_c.c_uint32))
+_IRQ_BITMAP_FN = _c.CFUNCTYPE(_c.c_int, _c.c_void_p, _c.c_void_p, _c.POINTER(_c.c_uint64))
+_CONN_FN = _c.CFUNCTYPE(_c.c_int, _c.c_void_p, _c.c_void_p)
+_GET_FUNCTION_FN = _c.CFUNCTYPE(_c.c_int, _c.c_void_p, _c.c_uint32, _c.POINTER(FunctionInfoC))
+_CLOSE_FN = _c.CFUNCTYPE(None, _c.c_void_p)
+
+
+class VfioBackendOps(ctypes.Structure):
+    _fields_ = [
+        ("size", _c.c_uint32),
+        ("connect", _CONNECT_FN),
+        ("disconnect", _DISCONNECT_FN),
+        ("config_read", _CONFIG_READ_FN),
+        ("config_write", _CONFIG_WRITE_FN),
+        ("bar_info", _BAR_INFO_FN),
+        ("bar_map", _BAR_MAP_FN),
+        ("bar_unmap", _BAR_UNMAP_FN),
+        ("dma_map", _DMA_MAP_FN),
+        ("dma_unmap", _DMA_UNMAP_FN),
+        ("irq_setup", _IRQ_SETUP_FN),
+        ("irq_read_and_clear", _IRQ_BITMAP_FN),
+        ("irq_set_mask", _IRQ_BITMAP_FN),
+        ("irq_arm", _CONN_FN),
+        ("reset", _CONN_FN),
+        ("get_function", _GET_FUNCTION_FN),
+        ("close", _CLOSE_FN),
+    ]
+
 
 class VfioAppleOptions(ctypes.Structure):
     _fields_ = [("size", ctypes.c_uint32), ("guest_bdf", ctypes.c_uint16),
@@ -126,6 +173,7 @@ _u32 = ctypes.c_uint32
 _u64 = ctypes.c_uint64
 _P = ctypes.POINTER
 _PROTOS = {
+    "vmapple_vfio_backend_create": (ctypes.c_int, [_P(VfioBackendOps), _vp, _P(_vp)]),
     "vmapple_vfio_backend_create_pciaccess": (ctypes.c_int, [_P(PciaccessOptions), _P(_vp)]),
     "vmapple_vfio_backend_release": (None, [_vp]),
     "vmapple_vfio_backend_get_function": (ctypes.c_int, [_vp, _u32, _P(FunctionInfoC)]),
@@ -241,6 +289,180 @@ def _bits(words) -> int:
     return sum(int(w) << (64 * i) for i, w in enumerate(words))
 
 
+class _VfioCore:
+    """The C callbacks of a Python host mechanism (never holds the
+    VfioBackend). Connections are Python objects behind small integer ids."""
+
+    OPTIONAL = ("config_write", "bar_info", "bar_map", "bar_unmap", "dma_map", "dma_unmap",
+                "irq_setup", "irq_read_and_clear", "irq_set_mask", "irq_arm", "reset",
+                "get_function", "close")
+
+    def __init__(self, impl: object, label: str):
+        self.impl = impl
+        self.label = label
+        self.conns: dict[int, object] = {}
+        self.next_id = 1
+        self.bars: dict[tuple[int, int], ctypes.Array] = {}
+        self.closed_by_library = False
+        self._lock = threading.Lock()
+        self._pending: list[CallbackFailure] = []
+        self.failures: list[CallbackFailure] = []
+
+    def take_callback_failures(self) -> list[CallbackFailure]:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        return pending
+
+    def _fail(self, op: str, exc: BaseException) -> int:
+        f = CallbackFailure.capture(f"vfio backend.{op}", self.label, exc)
+        with self._lock:
+            self._pending.append(f)
+            self.failures.append(f)
+        return -errno.EIO
+
+    def _call(self, op: str, *args, default: int = 0):
+        """Run impl.op(*args) -> (0, result) or (-errno, None)."""
+        try:
+            return 0, getattr(self.impl, op)(*args)
+        except Fault as f:
+            return -f.errno, None
+        except BaseException as e:  # noqa: B902 -- must not reach C
+            return self._fail(op, e), None
+
+    def ops(self) -> VfioBackendOps:
+        o = VfioBackendOps()
+        o.size = ctypes.sizeof(o)
+        fns = {"connect": _CONNECT_FN(self.connect), "disconnect": _DISCONNECT_FN(self.disconnect),
+               "config_read": _CONFIG_READ_FN(self.config_read),
+               "close": _CLOSE_FN(self.close)}
+        table = {"config_write": (_CONFIG_WRITE_FN, self.config_write),
+                 "bar_info": (_BAR_INFO_FN, self.bar_info),
+                 "bar_map": (_BAR_MAP_FN, self.bar_map),
+                 "bar_unmap": (_BAR_UNMAP_FN, self.bar_unmap),
+                 "dma_map": (_DMA_MAP_FN, self.dma_map),
+                 "dma_unmap": (_DMA_UNMAP_FN, self.dma_unmap),
+                 "irq_setup": (_IRQ_SETUP_FN, self.irq_setup),
+                 "irq_read_and_clear": (_IRQ_BITMAP_FN, self.irq_read_and_clear),
+                 "irq_set_mask": (_IRQ_BITMAP_FN, self.irq_set_mask),
+                 "irq_arm": (_CONN_FN, self.irq_arm),
+                 "reset": (_CONN_FN, self.reset),
+                 "get_function": (_GET_FUNCTION_FN, self.get_function)}
+        for name, (ftype, fn) in table.items():
+            if callable(getattr(self.impl, name, None)):
+                fns[name] = ftype(fn)
+        for name, fn in fns.items():
+            setattr(o, name, fn)
+        self.fns = fns
+        return o
+
+    def connect(self, _opaque, fn, conn_out):
+        ret, conn = self._call("connect", fn)
+        if ret == 0:
+            cid = self.next_id
+            self.next_id += 1
+            self.conns[cid] = conn
+            conn_out[0] = cid
+        return ret
+
+    def disconnect(self, _opaque, cid):
+        conn = self.conns.pop(cid or 0, None)
+        self._call("disconnect", conn)
+
+    def config_read(self, _opaque, cid, offset, buf, length):
+        ret, data = self._call("config_read", self.conns.get(cid or 0), offset, length)
+        if ret < 0:
+            return ret
+        try:
+            data = memoryview(data).cast("B")
+            if data.nbytes > length:
+                raise ValueError(f"config_read returned {data.nbytes} bytes for {length}")
+            ctypes.memmove(buf, bytes(data), data.nbytes)
+            return data.nbytes
+        except BaseException as e:  # noqa: B902
+            return self._fail("config_read", e)
+
+    def config_write(self, _opaque, cid, offset, size, value):
+        return self._call("config_write", self.conns.get(cid or 0), offset, size, value)[0]
+
+    def bar_info(self, _opaque, cid, bar, info):
+        ret, got = self._call("bar_info", self.conns.get(cid or 0), bar)
+        if ret == 0:
+            got = got if got is not None else BarInfo(0, 0, 0)
+            if not isinstance(got, BarInfo):
+                got = BarInfo(*got)
+            info.contents.flags, info.contents.bar_size = got.flags, got.size
+            info.contents.address = got.address
+        return ret
+
+    def bar_map(self, _opaque, cid, bar, host, length):
+        ret, buf = self._call("bar_map", self.conns.get(cid or 0), bar)
+        if ret < 0:
+            return ret
+        try:
+            # Pinning the buffer keeps its address valid until bar_unmap.
+            arr = (ctypes.c_char * memoryview(buf).nbytes).from_buffer(buf)
+            self.bars[(cid, bar)] = arr
+            host[0] = ctypes.addressof(arr)
+            length[0] = len(arr)
+            return 0
+        except BaseException as e:  # noqa: B902
+            return self._fail("bar_map", e)
+
+    def bar_unmap(self, _opaque, cid, bar, host, length):
+        self._call("bar_unmap", self.conns.get(cid or 0), bar)
+        self.bars.pop((cid, bar), None)
+
+    def dma_map(self, _opaque, cid, gpa, host, length, flags, bus_addr, bus_len):
+        ret, got = self._call("dma_map", self.conns.get(cid or 0), gpa, host or None, length,
+                              flags)
+        if ret == 0:
+            bus_addr[0], bus_len[0] = got
+        return ret
+
+    def dma_unmap(self, _opaque, cid, gpa, length, bus_addr, bus_len):
+        return self._call("dma_unmap", self.conns.get(cid or 0), gpa, length, bus_addr,
+                          bus_len)[0]
+
+    def irq_setup(self, _opaque, cid, vectors):
+        ret, n = self._call("irq_setup", self.conns.get(cid or 0))
+        if ret == 0:
+            vectors[0] = int(n)
+        return ret
+
+    def irq_read_and_clear(self, _opaque, cid, pending):
+        ret, bits = self._call("irq_read_and_clear", self.conns.get(cid or 0))
+        if ret == 0:
+            for i in range(4):
+                pending[i] = (int(bits) >> (64 * i)) & 0xFFFFFFFFFFFFFFFF
+        return ret
+
+    def irq_set_mask(self, _opaque, cid, mask):
+        return self._call("irq_set_mask", self.conns.get(cid or 0),
+                          sum(mask[i] << (64 * i) for i in range(4)))[0]
+
+    def irq_arm(self, _opaque, cid):
+        return self._call("irq_arm", self.conns.get(cid or 0))[0]
+
+    def reset(self, _opaque, cid):
+        return self._call("reset", self.conns.get(cid or 0))[0]
+
+    def get_function(self, _opaque, index, info):
+        ret, f = self._call("get_function", index)
+        if ret == 0:
+            if f is None:
+                return -errno.ENOENT
+            c = info.contents
+            for name in ("domain", "bus", "device", "function", "revision", "vendor_id",
+                         "device_id", "subsystem_vendor_id", "subsystem_id", "class_code"):
+                setattr(c, name, getattr(f, name))
+        return ret
+
+    def close(self, _opaque):
+        self.closed_by_library = True
+        if callable(getattr(self.impl, "close", None)):
+            self._call("close")
+
+
 def _release_backend(handle: int, keepalive: object) -> None:
     _lib.vfio_backend_release(handle)
 
@@ -273,6 +495,43 @@ class VfioBackend:
         self._init(out.value, owned=True)
         return self
 
+    @classmethod
+    def from_python(cls, impl: object, name: str = "python-vfio") -> "VfioBackend":
+        """A host mechanism implemented in Python. @impl has the methods
+        connect(host_fn) -> conn (any object; raise Fault(ENODEV) for no
+        such function), disconnect(conn), config_read(conn, offset, length)
+        -> bytes, and optionally config_write(conn, offset, size, value),
+        bar_info(conn, bar) -> BarInfo or (flags, size, address),
+        bar_map(conn, bar) -> a writable buffer (bytearray, mmap) that is
+        the BAR, bar_unmap(conn, bar), dma_map(conn, gpa, host, length,
+        flags) -> (bus_addr, bus_len), dma_unmap(conn, gpa, length,
+        bus_addr, bus_len), irq_setup(conn) -> vectors,
+        irq_read_and_clear(conn) -> int bitmap, irq_set_mask(conn, int
+        bitmap), irq_arm(conn), reset(conn), get_function(index) ->
+        FunctionInfo or None past the end, close(). Raise Fault(errno) to
+        fail; other exceptions become -EIO and a CallbackError."""
+        core = _VfioCore(impl, name)
+        ops = core.ops()
+        out = ctypes.c_void_p()
+        ret = _lib.vfio_backend_create(ctypes.byref(ops), None, ctypes.byref(out))
+        if ret < 0:
+            raise VmappleError(ret, _native.last_error(), "vmapple_vfio_backend_create")
+        self = cls.__new__(cls)
+        self._handle = out.value
+        self._owner = None
+        self._core = core
+        self._finalizer = weakref.finalize(self, _release_backend, out.value, core)
+        return self
+
+    def take_callback_failures(self) -> list[CallbackFailure]:
+        core = getattr(self, "_core", None)
+        return core.take_callback_failures() if core is not None else []
+
+    @property
+    def callback_failures(self) -> list[CallbackFailure]:
+        core = getattr(self, "_core", None)
+        return list(core.failures) if core is not None else []
+
     @property
     def handle(self) -> int:
         if self._handle is None:
@@ -297,6 +556,7 @@ class VfioBackend:
         self.close()
 
     def _check(self, ret: int, function: str) -> int:
+        raise_failures(self.take_callback_failures())
         if ret < 0:
             detail = _native.text(_lib.vfio_backend_last_error(self._handle))
             raise VmappleError(ret, detail or _native.last_error(), function)
@@ -385,7 +645,6 @@ class VfioSim:
                 if notify is not None:
                     notify(fn)
             except BaseException as e:  # noqa: B902 -- must not reach C
-                from .errors import CallbackFailure
                 failures.append(CallbackFailure.capture("vfio sim notify", "vfio-sim", e))
 
         o = SimOptions()
@@ -577,7 +836,8 @@ class VfioPassthrough:
         self.close()
 
     def _check(self, ret: int, function: str) -> int:
-        self.host.raise_callback_errors_now()
+        failures = self.host.take_callback_failures() if self.host.raise_callback_errors else []
+        raise_failures(failures + self.backend.take_callback_failures())
         if ret < 0:
             detail = _native.text(_lib.vfio_apple_last_error(self._handle))
             raise VmappleError(ret, detail or _native.last_error(), function)

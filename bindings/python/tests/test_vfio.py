@@ -213,3 +213,91 @@ def test_pciaccess_reads_this_machine():
         assert b.read_config(f.host_fn, 0, 4) == want
         assert struct.unpack("<HH", want) == (f.vendor_id, f.device_id)
     b.close()
+
+
+class FakeFunction:
+    """A host mechanism written in Python: one function at 5:00.0."""
+
+    FN = vfio.host_fn(5, 0, 0)
+
+    def __init__(self):
+        self.config = bytearray(CONFIG + bytes(256 - len(CONFIG)))
+        self.bar0 = bytearray(0x1000)
+        self.pending = 0
+        self.mask = 0
+        self.log: list[tuple] = []
+
+    def connect(self, fn):
+        if fn != self.FN:
+            raise vm.Fault(errno.ENODEV)
+        self.log.append(("connect", fn))
+        return "conn-5"
+
+    def disconnect(self, conn):
+        self.log.append(("disconnect", conn))
+
+    def config_read(self, conn, offset, length):
+        return self.config[offset:offset + length]  # 256 bytes of config space
+
+    def config_write(self, conn, offset, size, value):
+        self.log.append(("config_write", offset, size, value))
+
+    def bar_info(self, conn, bar):
+        return vfio.BarInfo(vfio.BAR_MEM, 0x1000, 0xC000_0000) if bar == 0 else None
+
+    def bar_map(self, conn, bar):
+        return self.bar0
+
+    def irq_setup(self, conn):
+        return 2
+
+    def irq_read_and_clear(self, conn):
+        bits, self.pending = self.pending, 0
+        return bits
+
+    def irq_set_mask(self, conn, mask):
+        self.mask = mask
+
+    def reset(self, conn):
+        raise RuntimeError("FLR wedged")
+
+    def get_function(self, index):
+        if index:
+            return None
+        return vfio.FunctionInfo(0, 5, 0, 0, 1, 0x14E4, 0x166B, 0, 0, 0x020000)
+
+
+def test_python_host_mechanism():
+    fake = FakeFunction()
+    backend = vfio.VfioBackend.from_python(fake, name="fake-dext")
+    (f,) = backend.functions()
+    assert (f.bus, f.vendor_id, f.class_code) == (5, 0x14E4, 0x020000)
+    with pytest.raises(vm.VmappleError) as ei:
+        VfioPassthrough(backend, guest_bdf=0x0900, host_bus=6)
+    assert ei.value.errno == errno.ENODEV
+    seen = []
+    pt = VfioPassthrough(backend, guest_bdf=0x0900, host_bus=5,
+                         on_irq=lambda t, v: seen.append(v))
+    assert fake.log[0] == ("connect", FakeFunction.FN)
+    assert pt.config_read(0) == 0x166B14E4
+    assert pt.config_read(0x400) == 0  # beyond a 256-byte config space
+    pt.config_write(0x10, 0xFFFFFFFF)  # dropped by the policy
+    pt.config_write(0x04, 0x0002, 2)
+    assert [e for e in fake.log if e[0] == "config_write"] == \
+        [("config_write", 4, 1, 2), ("config_write", 5, 1, 0)]
+    # BAR accesses reach the Python buffer directly.
+    pt.bar_write(0, 0x20, 0xAABBCCDD)
+    assert fake.bar0[0x20:0x24] == bytes.fromhex("ddccbbaa")
+    fake.bar0[0x30] = 0x5A
+    assert pt.bar_read(0, 0x30, 1) == 0x5A
+    assert pt.irq_count(IrqType.MSI) == 2
+    pt.set_irqs(IrqType.MSI, 2, in_use=[1])
+    assert fake.mask == 0b10
+    fake.pending = 0b11
+    assert pt.process_interrupts() == 1 and seen == [1]
+    with pytest.raises(vm.CallbackError, match="FLR wedged"):
+        pt.reset()
+    assert backend.callback_failures[0].callback == "vfio backend.reset"
+    pt.close()
+    assert fake.log[-1] == ("disconnect", "conn-5")
+    backend.close()
