@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import errno
 import os
+import pathlib
 import pickle
+import subprocess
+import sys
 
 import pytest
 
@@ -78,3 +81,23 @@ def test_library_path_may_name_a_directory():
         """)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == os.path.join(os.path.dirname(lib), "libvmapple.so.1")
+
+
+def test_installed_package_finds_the_soname(tmp_path):
+    """Outside a source tree and without LIBVMAPPLE_PATH the package loads
+    libvmapple.so.1 through the dynamic linker."""
+    lib = os.environ.get("LIBVMAPPLE_PATH")
+    if not lib:
+        pytest.skip("LIBVMAPPLE_PATH is not set")
+    import shutil
+
+    pkg = pathlib.Path(vm.__file__).parent
+    shutil.copytree(pkg, tmp_path / "site" / "libvmapple")
+    env = {k: v for k, v in os.environ.items() if k not in ("LIBVMAPPLE_PATH", "PYTHONPATH")}
+    env["PYTHONPATH"] = str(tmp_path / "site")
+    env["LD_LIBRARY_PATH"] = os.path.dirname(lib)
+    p = subprocess.run([sys.executable, "-c",
+                        "import libvmapple; print(libvmapple.LIBRARY_PATH, libvmapple.version())"],
+                       env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split()[0] == "libvmapple.so.1"
