@@ -36,6 +36,18 @@ VM_HIDDEN int vm_blockdev_readv(vmapple_blockdev *bd, uint64_t off, const struct
                                 int iovcnt);
 VM_HIDDEN int vm_blockdev_writev(vmapple_blockdev *bd, uint64_t off, const struct iovec *iov,
                                  int iovcnt);
+/*
+ * Try a transfer that must not wait for the disk: file backends use
+ * RWF_NOWAIT (data already in the page cache, a write that needs no
+ * allocation or throttling). Returns 0 when all of it was transferred,
+ * -EAGAIN when it would have blocked, was short, or the backend cannot tell
+ * (host callbacks, old kernels): redo it with vm_blockdev_readv/writev then.
+ * Other negative errno values are real errors. Safe on any thread.
+ */
+VM_HIDDEN int vm_blockdev_readv_nowait(vmapple_blockdev *bd, uint64_t off, const struct iovec *iov,
+                                       int iovcnt);
+VM_HIDDEN int vm_blockdev_writev_nowait(vmapple_blockdev *bd, uint64_t off, const struct iovec *iov,
+                                        int iovcnt);
 VM_HIDDEN int vm_blockdev_flush(vmapple_blockdev *bd);
 /* -ENOTSUP when the backend cannot. */
 VM_HIDDEN int vm_blockdev_discard(vmapple_blockdev *bd, uint64_t off, uint64_t len);

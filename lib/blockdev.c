@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "block.h"
@@ -378,6 +379,50 @@ int vm_blockdev_readv(vmapple_blockdev *bd, uint64_t off, const struct iovec *io
 int vm_blockdev_writev(vmapple_blockdev *bd, uint64_t off, const struct iovec *iov, int iovcnt)
 {
     return blockdev_rwv(bd, true, off, iov, iovcnt);
+}
+
+static int blockdev_rwv_nowait(vmapple_blockdev *bd, bool write, uint64_t off,
+                               const struct iovec *iov, int iovcnt)
+{
+    uint64_t len = 0;
+    ssize_t n;
+
+    if (!is_file(bd) || iovcnt <= 0 || iovcnt > VM_BLOCK_MAX_IOV) {
+        return -EAGAIN;
+    }
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len > UINT64_MAX - len) {
+            return -ERANGE;
+        }
+        len += iov[i].iov_len;
+    }
+    if (!vm_blockdev_range_ok(bd, off, len)) {
+        return -ERANGE;
+    }
+    if (write && !(bd->features & VMAPPLE_BLOCKDEV_CAN_WRITE)) {
+        return -EROFS;
+    }
+    n = write ? pwritev2(bd->fd, iov, iovcnt, (off_t)(bd->file_offset + off), RWF_NOWAIT)
+              : preadv2(bd->fd, iov, iovcnt, (off_t)(bd->file_offset + off), RWF_NOWAIT);
+    if (n < 0) {
+        /* EOPNOTSUPP/EINVAL: the kernel or file system cannot do it without waiting. */
+        return (errno == EAGAIN || errno == EOPNOTSUPP || errno == EINVAL || errno == EINTR)
+                   ? -EAGAIN
+                   : -errno;
+    }
+    return (uint64_t)n == len ? 0 : -EAGAIN;
+}
+
+int vm_blockdev_readv_nowait(vmapple_blockdev *bd, uint64_t off, const struct iovec *iov,
+                             int iovcnt)
+{
+    return blockdev_rwv_nowait(bd, false, off, iov, iovcnt);
+}
+
+int vm_blockdev_writev_nowait(vmapple_blockdev *bd, uint64_t off, const struct iovec *iov,
+                              int iovcnt)
+{
+    return blockdev_rwv_nowait(bd, true, off, iov, iovcnt);
 }
 
 int vm_blockdev_read(vmapple_blockdev *bd, uint64_t off, void *buf, uint64_t len)

@@ -169,8 +169,15 @@ VMAPPLE_API int vmapple_device_save(vmapple_device *dev, void *buf, size_t buf_s
     if (!dev || !size_out) {
         return vm_error(dev, -EINVAL, "save: NULL %s", dev ? "size_out" : "device");
     }
-    vm_st_put_u64(&w, dev->irq_levels);
+    /*
+     * The levels are filled in after the device's save, which may deliver
+     * completions (and raise interrupts) while it waits for asynchronous work.
+     */
+    vm_st_put_u64(&w, 0);
     ret = dev->cls->save(dev, &w);
+    if (ret == 0 && !w.failed) {
+        vm_st_le64(w.buf, dev->irq_levels);
+    }
     if (ret == 0 && w.failed) {
         ret = vm_error(dev, -ENOMEM, "save: out of memory or state over %u bytes",
                        VM_STATE_MAX_PAYLOAD);

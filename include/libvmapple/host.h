@@ -11,8 +11,9 @@
  *
  * Threading: callbacks are called on the thread that is currently calling
  * into the device (the host serialises calls into one device), with one
- * exception: async_notify, which a device in asynchronous mode calls from a
- * library worker thread. Callbacks must not call back into the same device.
+ * exception: async_notify, which a device in asynchronous mode may also call
+ * from a library worker thread. Callbacks must not call back into the same
+ * device.
  *
  * Compatibility: the struct begins with its size. Initialise it with
  * VMAPPLE_HOST_OPS_INIT, so that a program built against an older header
@@ -34,7 +35,9 @@ typedef struct vmapple_host_ops {
 
     /**
      * Copy @p len bytes of guest memory at guest-physical @p gpa into @p buf.
-     * Required by devices that do DMA.
+     * Required by devices that do DMA. Like a CPU, a naturally aligned read of
+     * 2, 4 or 8 bytes must be a single load (not torn by a concurrent guest
+     * store): virtqueue indices are read this way.
      * @return 0 when the whole range is guest RAM and was copied, a negative
      *         errno (-EFAULT) otherwise. No partial success.
      */
@@ -42,7 +45,8 @@ typedef struct vmapple_host_ops {
 
     /**
      * Copy @p len bytes from @p buf into guest memory at @p gpa. Required by
-     * devices that do DMA. The host must never write outside
+     * devices that do DMA. A naturally aligned write of 2, 4 or 8 bytes must
+     * be a single store. The host must never write outside
      * [gpa, gpa + len); on failure it may have written a prefix of it.
      * @return 0 on success, a negative errno (-EFAULT) otherwise.
      */
@@ -55,7 +59,9 @@ typedef struct vmapple_host_ops {
      * host mapping), or NULL when @p gpa is not guest RAM. When @p writable
      * is non-zero the device will store through the pointer. Every non-NULL
      * result is released with mem_unmap before the device call returns, or,
-     * for asynchronous I/O, when the host next calls vmapple_device_process().
+     * for asynchronous I/O, in the vmapple_device_process() call that
+     * delivers that I/O's completion (or the reset, save or destroy that
+     * waits for it).
      * Without mem_map, devices copy through mem_read/mem_write in bounded
      * chunks.
      */
@@ -97,11 +103,12 @@ typedef struct vmapple_host_ops {
                            int enabled);
 
     /**
-     * Devices in asynchronous mode: called from a library worker thread when
-     * completions are ready, as an alternative to polling
-     * vmapple_device_poll_fd(). The host must not call into the device from
-     * this callback; it should wake its own thread, which then calls
-     * vmapple_device_process().
+     * Devices in asynchronous mode: called when completions are ready, as an
+     * alternative to polling vmapple_device_poll_fd(): from a library worker
+     * thread, or from the thread calling into the device (before that call
+     * returns) when a request finished without a worker. The host must not
+     * call into the device from this callback; it should wake its own thread,
+     * which then calls vmapple_device_process().
      */
     void (*async_notify)(void *opaque);
 } vmapple_host_ops;

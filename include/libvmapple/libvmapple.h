@@ -25,5 +25,6 @@
 #include "dma-backend.h"
 #include "apple-dma-pci.h"
 #include "vfio-apple.h"
+#include "virtio-blk.h"
 
 #endif /* LIBVMAPPLE_LIBVMAPPLE_H */

@@ -69,6 +69,12 @@ int main(void)
     CHECK(dops.size == sizeof(dops));
     CHECK(VMAPPLE_VFIO_HOST_FN(0x12, 3, 4) == 0x120304u);
 
+    /* virtio-blk. */
+    vmapple_virtio_blk_options vb = VMAPPLE_VIRTIO_BLK_OPTIONS_INIT;
+    vmapple_virtio_blk_stats vbs = VMAPPLE_VIRTIO_BLK_STATS_INIT;
+    CHECK(vb.size == sizeof(vb) && vb.blockdev == NULL && vb.variant == 0);
+    CHECK(vbs.size == sizeof(vbs));
+
     /* The library we run with is the one these headers describe. */
     CHECK(vmapple_version() == VMAPPLE_VERSION_NUMBER);
     CHECK(strcmp(vmapple_version_string(), VMAPPLE_VERSION_STRING) == 0);

@@ -49,6 +49,10 @@ int main()
     CHECK(sdo.size == sizeof(sdo));
     CHECK(VMAPPLE_VFIO_HOST_FN(1, 2, 3) == 0x010203u);
 
+    // virtio-blk.
+    vmapple_virtio_blk_options vb = VMAPPLE_VIRTIO_BLK_OPTIONS_INIT;
+    CHECK(vb.size == sizeof(vb) && vb.blockdev == nullptr);
+
     CHECK(vmapple_version() == VMAPPLE_VERSION_NUMBER);
     return failures ? 1 : 0;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -449,6 +450,54 @@ static void test_host_backend_minimal(void **state)
     vmapple_blockdev_release(bd);
 }
 
+/* RWF_NOWAIT transfers: done from the page cache, or -EAGAIN; never a partial success. */
+static void test_nowait(void **state)
+{
+    struct fixture *f = *state;
+    vmapple_blockdev_file_options o = VMAPPLE_BLOCKDEV_FILE_OPTIONS_INIT;
+    vmapple_blockdev_ops hops = VMAPPLE_BLOCKDEV_OPS_INIT;
+    vmapple_blockdev_options ho = VMAPPLE_BLOCKDEV_OPTIONS_INIT;
+    struct hostdisk d = { 0 };
+    vmapple_blockdev *bd;
+    uint8_t buf[2048], chk[2048];
+    struct iovec iov[2] = { { buf, 1024 }, { buf + 1024, 1024 } };
+    int ret;
+
+    o.offset = 4096;
+    assert_int_equal(vmapple_blockdev_open_file(f->path, &o, &bd), 0);
+    /* The file was just written: its pages are cached. */
+    assert_int_equal(vm_blockdev_readv_nowait(bd, 512, iov, 2), 0);
+    for (int i = 0; i < 2048; i++) {
+        assert_int_equal(buf[i], pattern(4096 + 512 + (uint64_t)i));
+    }
+    memset(buf, 0x3e, sizeof(buf));
+    ret = vm_blockdev_writev_nowait(bd, 1024, iov, 2);
+    /* Some kernels and file systems cannot write without waiting: then -EAGAIN, nothing else. */
+    assert_true(ret == 0 || ret == -EAGAIN);
+    if (ret == 0) {
+        file_bytes(f->path, 4096 + 1024, chk, sizeof(chk));
+        assert_memory_equal(chk, buf, sizeof(chk));
+    }
+    assert_int_equal(vm_blockdev_readv_nowait(bd, FILE_SIZE - 4096 - 1024, iov, 2), -ERANGE);
+    assert_int_equal(vm_blockdev_readv_nowait(bd, 0, iov, 0), -EAGAIN);
+    vmapple_blockdev_release(bd);
+
+    o.flags = VMAPPLE_BLOCKDEV_READ_ONLY;
+    assert_int_equal(vmapple_blockdev_open_file(f->path, &o, &bd), 0);
+    assert_int_equal(vm_blockdev_writev_nowait(bd, 0, iov, 2), -EROFS);
+    vmapple_blockdev_release(bd);
+
+    /* Host backends cannot promise not to block: always -EAGAIN. */
+    hops.read = hd_read;
+    hops.write = hd_write;
+    ho.capacity = 4096;
+    assert_int_equal(vmapple_blockdev_create(&hops, &d, &ho, &bd), 0);
+    assert_int_equal(vm_blockdev_readv_nowait(bd, 0, iov, 2), -EAGAIN);
+    assert_int_equal(vm_blockdev_writev_nowait(bd, 0, iov, 2), -EAGAIN);
+    assert_int_equal(d.writes, 0);
+    vmapple_blockdev_release(bd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -462,6 +511,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shrunk_file_is_an_error, setup, teardown),
         cmocka_unit_test(test_host_backend),
         cmocka_unit_test(test_host_backend_minimal),
+        cmocka_unit_test_setup_teardown(test_nowait, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
