@@ -63,7 +63,8 @@ def _load() -> tuple[ctypes.CDLL, str]:
         f"set {ENV_PATH} to the library (or its directory), build the source tree "
         f"(./dev test makes build/lib/{SONAME}), or install libvmapple"
     )
-    raise ImportError("libvmapple: cannot load the shared library (" + "; ".join(errors) + "); " + hint)
+    raise ImportError("libvmapple: cannot load the shared library (" + "; ".join(errors) +
+                      "); " + hint)
 
 
 lib, LIBRARY_PATH = _load()
