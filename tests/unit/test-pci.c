@@ -390,6 +390,12 @@ static void test_save_load(void **state)
     vm_st_le32(bad + 24, vm_crc32(bad + 32, size - 32));
     assert_int_equal(vmapple_device_load(copy, bad, size), -EBADMSG);
     assert_non_null(strstr(vmapple_device_last_error(copy), "read-only"));
+    /* An INTx line level the PCI state does not justify (nothing pending). */
+    memcpy(bad, blob, size);
+    vm_st_le64(bad + 32, 1);
+    vm_st_le32(bad + 24, vm_crc32(bad + 32, size - 32));
+    assert_int_equal(vmapple_device_load(copy, bad, size), -EBADMSG);
+    assert_non_null(strstr(vmapple_device_last_error(copy), "INTx level"));
     /* STATUS.INTERRUPT that contradicts the INTx state. */
     memcpy(bad, blob, size);
     bad[32 + 8 + 6] |= 0x08;
