@@ -471,6 +471,16 @@ static void test_host_bridge(void **state)
     assert_int_equal(v, 2);
     vmapple_device_destroy(b);
 
+    /* Fields left 0 take VZ's defaults, whatever else is set. */
+    vmapple_pci_host_bridge_options only_rev = VMAPPLE_PCI_HOST_BRIDGE_OPTIONS_INIT;
+    only_rev.revision = 5;
+    assert_int_equal(vmapple_pci_host_bridge_create(NULL, NULL, &only_rev, &b), 0);
+    assert_int_equal(vmapple_device_pci_config_read(b, 0, 4, &v), 0);
+    assert_int_equal(v, 0x1a05106b);
+    assert_int_equal(vmapple_device_pci_config_read(b, 8, 4, &v), 0);
+    assert_int_equal(v, 0x06000005);
+    vmapple_device_destroy(b);
+
     o.class_code = 0x1000000;
     assert_int_equal(vmapple_pci_host_bridge_create(NULL, NULL, &o, &b), -EINVAL);
     assert_non_null(strstr(vmapple_last_error(), "class_code"));
