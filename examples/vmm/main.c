@@ -374,9 +374,7 @@ static void host_checks(struct session *s, const struct machine_result *res)
 
 static void show_report_line(void *opaque, const char *line, const struct report_check *c)
 {
-    struct session *s = opaque;
-    (void)s;
-
+    (void)opaque;
     if (c) {
         printf("  %-4s %-16s %-20s %s\n", c->pass ? "ok" : "FAIL", c->device, c->name, c->detail);
     } else if (!strncmp(line, "@@ begin ", 9)) {
@@ -392,8 +390,6 @@ static void show_report_line(void *opaque, const char *line, const struct report
         printf("  -- the firmware raises pvpanic over: %s\n", line + 9);
     } else if (!strncmp(line, "@@ end ", 7)) {
         printf("  -- the firmware is done; it asks PSCI to power off\n");
-    } else if (!strncmp(line, "@@ ", 3)) {
-        printf("  guest: %s\n", line);
     } else {
         printf("  guest: %s\n", line);
     }
@@ -574,8 +570,7 @@ static int selftest_verdict(struct session *s, const struct machine_result *res,
     printf("\n  checks            %u passed, %u failed\n",
            report_passed(r) + s->nr_host_checks - host_failed, report_failed(r) + host_failed);
     if (absent->len) {
-        printf("  not in this build%s (the library does not have these devices yet)\n",
-               absent->str);
+        printf("  not in this machine%s\n", absent->str);
     }
     print_stats(res);
     printf("\n");
