@@ -112,8 +112,10 @@ expect_run "--aux-skip-header" "all [0-9]* checks passed" \
 for ram in 0 1000 12345678 63M 2T 1e30 abc -1G 256Q; do
     expect_refusal "--ram $ram" "--ram $ram" run --firmware "$fw" --aux "$aux" --root "$root" --ram "$ram"
 done
-expect_refusal "--ram beyond the host" "more than this host" \
-    run --firmware "$fw" --aux "$aux" --root "$root" --ram 1020G
+if [ "$(awk '/^MemTotal:/ { print int($2 / 1048576) }' /proc/meminfo)" -lt 1020 ]; then
+    expect_refusal "--ram beyond the host" "more than this host" \
+        run --firmware "$fw" --aux "$aux" --root "$root" --ram 1020G
+fi
 for cpus in 0 33 -1; do
     expect_refusal "--cpus $cpus" "--cpus $cpus" run --firmware "$fw" --aux "$aux" --root "$root" --cpus "$cpus"
 done
