@@ -5,6 +5,7 @@
  *   libvmapple-example demo      the built-in self-test firmware on fresh images
  *   libvmapple-example run ...   a firmware of yours on images of yours
  *   libvmapple-example images    write self-test images
+ *   libvmapple-example pci ...   host PCI functions (list, show) through libpciaccess
  *
  * Exit status: 0 when the guest did what was asked (demo: every check
  * passed), 1 when it did not, 2 for a usage or configuration error found
@@ -28,6 +29,7 @@
 #include "images.h"
 #include "machine-id.h"
 #include "machine.h"
+#include "pci-cmd.h"
 #include "report.h"
 #include "selftest.h"
 
@@ -938,6 +940,7 @@ static void usage(FILE *out)
             "  demo     run the built-in self-test firmware on fresh images and summarise\n"
             "  run      run a firmware on your images: --firmware F --aux A --root R\n"
             "  images   write self-test images (root.img, aux.img) into a directory\n"
+            "  pci      host PCI functions, read-only: 'pci list', 'pci show BUS:DEV.FN'\n"
             "  version  print versions\n\n"
             "'" PROG " COMMAND --help' lists the options of a command.\n",
             accel_unicorn_ops.name);
@@ -961,6 +964,9 @@ int main(int argc, char **argv)
         printf(PROG " (libvmapple %s), %s\n", vmapple_version_string(),
                accel_unicorn_ops.describe());
         return 0;
+    }
+    if (!strcmp(cmd, "pci")) {
+        return example_pci_command(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "demo") && strcmp(cmd, "run") && strcmp(cmd, "images")) {
         fprintf(stderr, PROG ": unknown command '%s'\n\n", cmd);
