@@ -113,13 +113,14 @@ VMAPPLE_API int vmapple_pci_host_bridge_create(const vmapple_host_ops *ops, void
     if (!out) {
         return vm_error_named("pci-host-bridge", NULL, -EINVAL, "create: NULL out");
     }
-    opts.vendor_id = 0x106b;
-    opts.device_id = 0x1a05;
-    opts.class_code = 0x060000;
     ret = vm_copy_sized(&opts, sizeof(opts), user_opts, "pci-host-bridge options");
     if (ret < 0) {
         return ret;
     }
+    /* 0 means "default", as in every options struct: vendor 0 is never valid. */
+    opts.vendor_id = opts.vendor_id ? opts.vendor_id : 0x106b;
+    opts.device_id = opts.device_id ? opts.device_id : 0x1a05;
+    opts.class_code = opts.class_code ? opts.class_code : 0x060000;
     if (opts.class_code > 0xffffff) {
         return vm_error_named("pci-host-bridge", NULL, -EINVAL,
                               "option class_code 0x%x has more than 24 bits", opts.class_code);

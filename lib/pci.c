@@ -458,6 +458,17 @@ int vm_pci_load_parse(struct vm_pci_function *pci, struct vm_state_reader *r,
         vm_pci_snapshot_free(s);
         return vm_error(pci->dev, -EBADMSG, "load: STATUS.INTERRUPT contradicts the INTx state");
     }
+    if (pci->intx_line < pci->dev->nr_irqs) {
+        uint16_t cmd = vm_ld_le16(s->config + PCI_COMMAND);
+        bool msix = vectors && (vm_ld_le16(s->config + pci->msix_cap + PCI_MSIX_FLAGS) &
+                                PCI_MSIX_FLAGS_ENABLE);
+        bool want = s->intx_pending && !(cmd & PCI_COMMAND_INTX_DISABLE) && !msix;
+        if (((r->irq_levels >> pci->intx_line) & 1) != want) {
+            vm_pci_snapshot_free(s);
+            return vm_error(pci->dev, -EBADMSG,
+                            "load: the INTx level in the blob contradicts the PCI state");
+        }
+    }
     for (uint16_t v = 0; v < vectors; v++) {
         const uint8_t *ctrl = s->msix_table + v * PCI_MSIX_ENTRY_SIZE + 12;
         if ((ctrl[0] & ~PCI_MSIX_ENTRY_CTRL_MASK) || ctrl[1] || ctrl[2] || ctrl[3]) {

@@ -258,6 +258,7 @@ VMAPPLE_API int vmapple_device_load(vmapple_device *dev, const void *buf, size_t
     if (r.failed) {
         return vm_error(dev, -EBADMSG, "load: truncated blob");
     }
+    r.irq_levels = levels;
     ret = dev->cls->load(dev, &r, version);
     if (ret < 0) {
         return ret;

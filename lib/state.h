@@ -39,6 +39,13 @@ struct vm_state_reader {
     size_t len;
     size_t pos;
     bool failed; /* read past the end, or a device-detected bad value */
+    /*
+     * The interrupt levels the blob claims (the core applies them after a
+     * successful load). A device whose levels follow from its state checks
+     * them against that state before committing, so a tampered blob cannot
+     * leave a line asserted that the device's registers say is low.
+     */
+    uint64_t irq_levels;
 };
 
 VM_HIDDEN void vm_st_put_u8(struct vm_state_writer *w, uint8_t v);

@@ -35,9 +35,9 @@ extern "C" {
 /** Options of vmapple_pci_host_bridge_create(). */
 typedef struct vmapple_pci_host_bridge_options {
     uint32_t size;                /**< set by VMAPPLE_PCI_HOST_BRIDGE_OPTIONS_INIT */
-    uint16_t vendor_id;           /**< default 0x106b (Apple, as on VZ) */
-    uint16_t device_id;           /**< default 0x1a05 (VZ's host bridge) */
-    uint32_t class_code;          /**< default 0x060000 (host bridge) */
+    uint16_t vendor_id;           /**< 0 = default 0x106b (Apple, as on VZ) */
+    uint16_t device_id;           /**< 0 = default 0x1a05 (VZ's host bridge) */
+    uint32_t class_code;          /**< 0 = default 0x060000 (host bridge) */
     uint16_t subsystem_vendor_id; /**< default 0 */
     uint16_t subsystem_id;        /**< default 0 */
     uint8_t revision;             /**< default 0 */

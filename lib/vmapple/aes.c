@@ -863,8 +863,7 @@ static int aes_load(vmapple_device *dev, struct vm_state_reader *r, uint32_t ver
     irq_status = vm_st_get_u32(r);
     irq_enable = vm_st_get_u32(r);
     flag_info = vm_st_get_u32(r);
-    /* The core has read the line levels from the payload's first 8 bytes. */
-    levels = r->len >= 8 ? vm_ld_le64(r->buf) : 0;
+    levels = r->irq_levels;
 
     if (!vm_st_complete(r) || count > AES_FIFO_WORDS) {
         ret = vm_error(dev, -EBADMSG, "load: truncated or oversized state");

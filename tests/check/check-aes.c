@@ -18,6 +18,7 @@
 #include "core.h"
 #include "state.h"
 #include "mockhost.h"
+#include "rng.h"
 
 #define RAM_BASE 0x70000000ull
 #define RAM_SIZE 0x100000ull
@@ -26,22 +27,6 @@
 #define REG_IRQ_ENABLE 0x01c
 #define REG_FLAG_INFO  0x030
 #define REG_FIFO       0x200
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-    /* xorshift64*: deterministic per seed so a failure can be replayed. */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static void seed(uint64_t s)
-{
-    rng_state = s ? s : 1;
-}
 
 static const uint8_t key128[16] = { 0x2b, 0x7e, 0x15, 0x16, 0x28, 0xae, 0xd2, 0xa6,
                                     0xab, 0xf7, 0x15, 0x88, 0x09, 0xcf, 0x4f, 0x3c };

@@ -18,27 +18,13 @@
 
 #include "adp-guest.h"
 #include "mockhost.h"
+#include "rng.h"
 
 #define RAM_BASE    0x70000000ull
 #define RAM_SIZE    0x10000ull
 #define RAM_END     (RAM_BASE + RAM_SIZE)
 #define MAX_ENTRIES 64u
 #define MIN(a, b)   ((a) < (b) ? (a) : (b))
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static void seed(uint64_t s)
-{
-    rng_state = s ? s : 1;
-}
 
 struct rig {
     struct mock_host *h;

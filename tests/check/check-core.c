@@ -14,25 +14,10 @@
 #include "mockhost.h"
 #include "testdev.h"
 #include "testpci.h"
+#include "rng.h"
 
 #define RAM_BASE 0x70000000ull
 #define RAM_SIZE 0x20000ull
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-    /* xorshift64*: deterministic per seed so a failure can be replayed. */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static void seed(uint64_t s)
-{
-    rng_state = s ? s : 1;
-}
 
 static void assert_usable(vmapple_device *dev)
 {

@@ -14,26 +14,11 @@
 
 #include "memvol.h"
 #include "mockhost.h"
+#include "rng.h"
 
 #define RAM_BASE 0x70000000ull
 #define RAM_SIZE (4ull << 20)
 #define VOL_SIZE (1ull << 20)
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-    /* xorshift64*: deterministic per seed so a failure can be replayed. */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static void seed(uint64_t s)
-{
-    rng_state = s ? s : 1;
-}
 
 static void st64(uint8_t *p, uint64_t v)
 {

@@ -16,6 +16,7 @@
 #include "membd.h"
 #include "mockhost.h"
 #include "virtio-driver.h"
+#include "rng.h"
 
 #define RAM_BASE 0x70000000ull
 #define RAM_SIZE (4ull << 20)
@@ -28,16 +29,6 @@
 #define VIRTQ_NEXT     1
 #define VIRTQ_WRITE    2
 #define VIRTQ_INDIRECT 4
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1dull;
-}
 
 struct env {
     struct mock_host *h;

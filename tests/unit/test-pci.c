@@ -390,6 +390,12 @@ static void test_save_load(void **state)
     vm_st_le32(bad + 24, vm_crc32(bad + 32, size - 32));
     assert_int_equal(vmapple_device_load(copy, bad, size), -EBADMSG);
     assert_non_null(strstr(vmapple_device_last_error(copy), "read-only"));
+    /* An INTx line level the PCI state does not justify (nothing pending). */
+    memcpy(bad, blob, size);
+    vm_st_le64(bad + 32, 1);
+    vm_st_le32(bad + 24, vm_crc32(bad + 32, size - 32));
+    assert_int_equal(vmapple_device_load(copy, bad, size), -EBADMSG);
+    assert_non_null(strstr(vmapple_device_last_error(copy), "INTx level"));
     /* STATUS.INTERRUPT that contradicts the INTx state. */
     memcpy(bad, blob, size);
     bad[32 + 8 + 6] |= 0x08;
@@ -463,6 +469,16 @@ static void test_host_bridge(void **state)
     assert_int_equal(v, 0x00081b36);
     assert_int_equal(vmapple_device_pci_config_read(b, 8, 1, &v), 0);
     assert_int_equal(v, 2);
+    vmapple_device_destroy(b);
+
+    /* Fields left 0 take VZ's defaults, whatever else is set. */
+    vmapple_pci_host_bridge_options only_rev = VMAPPLE_PCI_HOST_BRIDGE_OPTIONS_INIT;
+    only_rev.revision = 5;
+    assert_int_equal(vmapple_pci_host_bridge_create(NULL, NULL, &only_rev, &b), 0);
+    assert_int_equal(vmapple_device_pci_config_read(b, 0, 4, &v), 0);
+    assert_int_equal(v, 0x1a05106b);
+    assert_int_equal(vmapple_device_pci_config_read(b, 8, 4, &v), 0);
+    assert_int_equal(v, 0x06000005);
     vmapple_device_destroy(b);
 
     o.class_code = 0x1000000;

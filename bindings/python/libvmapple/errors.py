@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: MIT
+"""Exceptions of the bindings."""
+
+from __future__ import annotations
+
+import errno as _errno
+import traceback
+from dataclasses import dataclass, field
+
+from . import _native
+
+
+class VmappleError(OSError):
+    """A libvmapple function failed.
+
+    Attributes:
+        errno: the positive errno value (the C function returned -errno).
+        strerror: the library's name for it (vmapple_strerror()).
+        detail: the library's detailed message (the object's last error or
+            vmapple_last_error()), e.g. which option and limit.
+        function: the C function that failed.
+    """
+
+    def __init__(self, err: int, detail: str = "", function: str = ""):
+        err = abs(err)
+        super().__init__(err, _native.strerror(-err))
+        self.detail = detail
+        self.function = function
+
+    @property
+    def errno_name(self) -> str:
+        """The symbolic errno name, e.g. "EINVAL"."""
+        return _errno.errorcode.get(self.errno, str(self.errno))
+
+    def __str__(self) -> str:
+        where = f"{self.function}: " if self.function else ""
+        text = f"{where}[{self.errno_name}] {self.strerror}"
+        return f"{text}: {self.detail}" if self.detail else text
+
+    def __reduce__(self):
+        return (type(self), (self.errno, self.detail, self.function))
+
+
+class Fault(Exception):
+    """Raise this from a host callback (guest memory, block volume, bus
+    handler) to make the callback fail with -errno on purpose, as a real host
+    would (a DMA address that is not RAM, a failing disk). It is the
+    callback's answer, not a bug: it is not reported as a CallbackError.
+    """
+
+    def __init__(self, err: int = _errno.EFAULT, message: str = ""):
+        self.errno = abs(err)
+        super().__init__(message or _native.strerror(-self.errno))
+
+
+@dataclass
+class CallbackFailure:
+    """One exception a Python callback raised while the library called it."""
+
+    callback: str  #: e.g. "mem_read", "blockdev.read", "bus handler uart.read"
+    source: str  #: the device, volume or bus it was called for
+    exception: BaseException
+    traceback: str = field(repr=False, default="")
+
+    @classmethod
+    def capture(cls, callback: str, source: str, exc: BaseException) -> "CallbackFailure":
+        return cls(callback, source, exc, "".join(traceback.format_exception(exc)))
+
+
+class CallbackError(Exception):
+    """Python callbacks raised exceptions while the library was calling them.
+
+    The library never sees a Python exception: the callback returned an
+    error to it instead (-EIO for guest memory and volumes, NULL for
+    mem_map, nothing for notifications), so the device took its defined
+    error path, and the bindings raise this on the next call made through
+    them (normally the call during which the callback ran). The first
+    original exception is also the __cause__.
+
+    Attributes:
+        failures: list of CallbackFailure, in the order they happened.
+    """
+
+    def __init__(self, failures: list[CallbackFailure]):
+        self.failures = list(failures)
+        first = self.failures[0]
+        more = f" (and {len(self.failures) - 1} more)" if len(self.failures) > 1 else ""
+        super().__init__(
+            f"{first.callback} callback for {first.source} raised "
+            f"{type(first.exception).__name__}: {first.exception}{more}"
+        )
+
+    @property
+    def exceptions(self) -> list[BaseException]:
+        return [f.exception for f in self.failures]
+
+
+def check(ret: int, detail: str | None = None, function: str = "") -> int:
+    """Raise VmappleError for a negative return value; return it otherwise."""
+    if ret < 0:
+        raise VmappleError(ret, _native.last_error() if detail is None else detail, function)
+    return ret
