@@ -75,6 +75,11 @@ int main(void)
     CHECK(vb.size == sizeof(vb) && vb.blockdev == NULL && vb.variant == 0);
     CHECK(vbs.size == sizeof(vbs));
 
+    /* vhost-user-blk. */
+    vmapple_vhost_user_blk_options vub = VMAPPLE_VHOST_USER_BLK_OPTIONS_INIT;
+    CHECK(vub.size == sizeof(vub) && vub.blockdev == NULL && vub.num_queues == 0);
+    CHECK(VMAPPLE_VHOST_USER_BLK_MAX_QUEUES == 16u);
+
     /* The library we run with is the one these headers describe. */
     CHECK(vmapple_version() == VMAPPLE_VERSION_NUMBER);
     CHECK(strcmp(vmapple_version_string(), VMAPPLE_VERSION_STRING) == 0);

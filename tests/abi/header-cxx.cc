@@ -53,6 +53,10 @@ int main()
     vmapple_virtio_blk_options vb = VMAPPLE_VIRTIO_BLK_OPTIONS_INIT;
     CHECK(vb.size == sizeof(vb) && vb.blockdev == nullptr);
 
+    // vhost-user-blk.
+    vmapple_vhost_user_blk_options vub = VMAPPLE_VHOST_USER_BLK_OPTIONS_INIT;
+    CHECK(vub.size == sizeof(vub) && vub.serial == nullptr);
+
     CHECK(vmapple_version() == VMAPPLE_VERSION_NUMBER);
     return failures ? 1 : 0;
 }

@@ -17,7 +17,7 @@ through $LIBVMAPPLE_PATH, then a build tree next to this package
 """
 
 from . import (_native, aes, apple_dma_pci, bdif, cfg, dma, pci, platform, pvpanic, vfio,
-               virtio, virtio_blk, xhci)
+               vhost_user_blk, virtio, virtio_blk, xhci)
 from ._native import LIBRARY_PATH
 from .aes import Aes
 from .apple_dma_pci import AppleDmaPci
@@ -26,6 +26,7 @@ from .cfg import Cfg
 from .dma import DmaBackend
 from .pvpanic import Pvpanic
 from .vfio import VfioBackend, VfioPassthrough, VfioSim
+from .vhost_user_blk import VhostUserBlk
 from .virtio_blk import VirtioBlk
 from .xhci import XhciPolicy
 from .blockdev import (
@@ -94,10 +95,10 @@ def log_level_name(level: int) -> str:
 
 __all__ = [
     "LIBRARY_PATH", "version", "version_string", "strerror", "last_error", "log_level_name",
-    "aes", "apple_dma_pci", "bdif", "cfg", "dma", "pci", "platform", "pvpanic", "vfio", "virtio",
-    "virtio_blk", "xhci",
+    "aes", "apple_dma_pci", "bdif", "cfg", "dma", "pci", "platform", "pvpanic", "vfio",
+    "vhost_user_blk", "virtio", "virtio_blk", "xhci",
     "Aes", "AppleDmaPci", "Bdif", "Cfg", "DmaBackend", "Pvpanic", "VfioBackend",
-    "VfioPassthrough", "VfioSim", "VirtioBlk", "XhciPolicy", "Blockdev", "BlockdevFeatures",
+    "VfioPassthrough", "VfioSim", "VhostUserBlk", "VirtioBlk", "XhciPolicy", "Blockdev", "BlockdevFeatures",
     "BlockdevFlags", "CallbackVolume", "FileVolume",
     "MemoryBackend", "MemoryVolume", "VolumeBackend", "Bus", "BusRange", "Device", "DeviceType",
     "Irq", "IrqFlags", "Region", "RegionFlags", "CallbackError", "CallbackFailure", "Fault",

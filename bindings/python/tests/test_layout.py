@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from libvmapple import _native, aes, apple_dma_pci, bdif, cfg, dma, pvpanic, vfio, virtio_blk, xhci
+from libvmapple import _native, aes, apple_dma_pci, bdif, cfg, dma, pvpanic, vfio, vhost_user_blk, virtio_blk, xhci
 
 MIRRORS: dict[str, type[ctypes.Structure]] = {
     "vmapple_host_ops": _native.HostOps,
@@ -35,6 +35,7 @@ MIRRORS: dict[str, type[ctypes.Structure]] = {
     "vmapple_xhci_route": xhci.RouteC,
     "vmapple_virtio_blk_options": virtio_blk.VirtioBlkOptions,
     "vmapple_virtio_blk_stats": virtio_blk.VirtioBlkStatsC,
+    "vmapple_vhost_user_blk_options": vhost_user_blk.VhostUserBlkOptions,
     "vmapple_dma_ops": dma.DmaOps,
     "vmapple_dma_backend_options": dma.DmaBackendOptions,
     "vmapple_sim_dart_options": dma.SimDartOptions,

@@ -171,6 +171,21 @@ int main(void)
     F(vmapple_virtio_blk_stats, bounce_peak);
     F(vmapple_virtio_blk_stats, bounced);
 
+    S(vmapple_vhost_user_blk_options);
+    F(vmapple_vhost_user_blk_options, variant);
+    F(vmapple_vhost_user_blk_options, blockdev);
+    F(vmapple_vhost_user_blk_options, flags);
+    F(vmapple_vhost_user_blk_options, barrier_mode);
+    F(vmapple_vhost_user_blk_options, num_queues);
+    F(vmapple_vhost_user_blk_options, max_queue_size);
+    F(vmapple_vhost_user_blk_options, io_engine);
+    F(vmapple_vhost_user_blk_options, io_threads);
+    F(vmapple_vhost_user_blk_options, seg_max);
+    F(vmapple_vhost_user_blk_options, size_max);
+    F(vmapple_vhost_user_blk_options, blk_size);
+    F(vmapple_vhost_user_blk_options, serial);
+    F(vmapple_vhost_user_blk_options, max_bounce_bytes);
+
     S(vmapple_dma_ops);
     F(vmapple_dma_ops, map);
     F(vmapple_dma_ops, unmap);
