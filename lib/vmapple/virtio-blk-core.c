@@ -504,6 +504,9 @@ static void discard_req(struct vm_blkq *b, struct blk_req *r)
 
 /* Submission. */
 
+/* Requests this large are worth another core's copy (see flush_batch). */
+#define BLK_HANDOFF_MIN_BYTES (64u << 10)
+
 static void *worker_main(void *arg)
 {
     struct vm_blkq *b = arg;
@@ -569,6 +572,15 @@ static bool uring_submit(struct vm_blkq *b, struct blk_req *r)
         io_uring_prep_writev(sqe, fd, r->iov, (unsigned)r->iovcnt, file_off + r->offset);
     } else {
         io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+    }
+    if (r->op != OP_FLUSH && r->data_len >= BLK_HANDOFF_MIN_BYTES && b->ring_inflight > 0 &&
+        !vm_blockdev_direct_align(b->p->bd)) {
+        /*
+         * io_uring copies page-cache hits in this thread; a large request with
+         * company goes to the kernel's workers, so other cores copy too (as
+         * flush_batch does for the pool). Direct I/O is asynchronous anyway.
+         */
+        io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
     }
     io_uring_sqe_set_data(sqe, r);
     b->ring_inflight++;
@@ -648,22 +660,47 @@ static void hand_to_workers(struct vm_blkq *b, struct blk_list *l, uint32_t n)
 }
 
 /*
- * This thread tries each request first with RWF_NOWAIT (a page-cache read
- * costs less than a hand-off); what would block goes to the workers, all at
- * once.
+ * This thread tries small requests and a lone large one with RWF_NOWAIT: a
+ * page-cache hit then costs less than a hand-off. Large requests that come
+ * with company go to the workers, so that several cores copy (page-cache
+ * I/O is a memcpy; doing it all here would leave the other cores idle).
+ * What would block goes to the workers too.
  */
 static void flush_batch(struct vm_blkq *b)
 {
-    struct blk_list workers = { NULL, NULL };
+    struct blk_list workers = { NULL, NULL }, here = { NULL, NULL };
     struct blk_req *r;
     uint32_t n = 0;
+    bool lone;
 
-    while ((r = list_pop(&b->batch)) != NULL) {
-        if (b->engine == ENGINE_THREADS && try_inline(b, r)) {
-            continue;
+    if (b->engine != ENGINE_THREADS) {
+        while ((r = list_pop(&b->batch)) != NULL) {
+            list_push(&workers, r);
+            n++;
         }
-        list_push(&workers, r);
-        n++;
+        hand_to_workers(b, &workers, n);
+        return;
+    }
+    pthread_mutex_lock(&b->lock);
+    lone = b->in_workers == 0 && b->batch.head == b->batch.tail;
+    pthread_mutex_unlock(&b->lock);
+    while ((r = list_pop(&b->batch)) != NULL) {
+        if ((lone || r->data_len < BLK_HANDOFF_MIN_BYTES) &&
+            (r->op == OP_READ || r->op == OP_WRITE || r->op == OP_NONE)) {
+            list_push(&here, r);
+        } else {
+            list_push(&workers, r);
+            n++;
+        }
+    }
+    /* The workers start first, then this thread does its share. */
+    hand_to_workers(b, &workers, n);
+    n = 0;
+    while ((r = list_pop(&here)) != NULL) {
+        if (!try_inline(b, r)) {
+            list_push(&workers, r);
+            n++;
+        }
     }
     hand_to_workers(b, &workers, n);
 }
