@@ -25,12 +25,9 @@ import threading
 import weakref
 
 from . import _native
-from .blockdev import Blockdev
-from .device import build_options, set_int_field
 from .errors import VmappleError
 from .host import Host, raise_failures
-from .virtio_blk import BarrierMode, IoEngine, Variant, VirtioBlkStats, VirtioBlkStatsC
-from .virtio_blk import NO_DISCARD, NO_EVENT_IDX, NO_INDIRECT, NO_WRITE_ZEROES, READ_ONLY
+from .virtio_blk import BarrierMode, IoEngine, Variant, VirtioBlkStats, VirtioBlkStatsC, blk_options
 
 MAX_QUEUES = 16
 
@@ -74,18 +71,6 @@ def _release(handle: int, host: Host, slot_id: int, keepalive: object) -> None:
     host._detach(slot_id)
 
 
-def _enum(field: str, enum_type):
-    def convert(opts: VhostUserBlkOptions, value) -> None:
-        if isinstance(value, str):
-            try:
-                value = enum_type[value.upper()]
-            except KeyError:
-                names = ", ".join(m.name.lower() for m in enum_type)
-                raise ValueError(f"VhostUserBlk: option {field} {value!r} ({names})") from None
-        set_int_field(opts, field, value, "VhostUserBlk")
-    return convert
-
-
 class VhostUserBlk:
     """A vhost-user-blk back end serving one front end at a time.
 
@@ -107,38 +92,13 @@ class VhostUserBlk:
         if _create is None:
             raise VmappleError(-errno.ENOSYS, f"this libvmapple ({_native.LIBRARY_PATH}) has no "
                                "vmapple_vhost_user_blk_create", "vmapple_vhost_user_blk_create")
-        volumes = []
-
-        def blockdev(opts: VhostUserBlkOptions, value) -> None:
-            if value is None:
-                return
-            if not isinstance(value, Blockdev):
-                raise TypeError(f"VhostUserBlk: option blockdev must be a Blockdev, "
-                                f"not {type(value).__name__}")
-            opts.blockdev = value.handle
-            volumes.append(value)
-
-        def serial(opts: VhostUserBlkOptions, value) -> None:
-            if value is not None and not isinstance(value, (str, bytes)):
-                raise TypeError(f"VhostUserBlk: option serial must be a str, "
-                                f"not {type(value).__name__}")
-            opts.serial = value.encode() if isinstance(value, str) else value
-
-        flags = options.get("flags", 0)
-        for on, bit in ((read_only, READ_ONLY), (no_discard, NO_DISCARD),
-                        (no_write_zeroes, NO_WRITE_ZEROES), (no_indirect, NO_INDIRECT),
-                        (no_event_idx, NO_EVENT_IDX)):
-            flags |= bit if on else 0
-        if flags:
-            options["flags"] = flags
-        opts = build_options(VhostUserBlkOptions, "VhostUserBlk", options, always=True,
-                             converters={
-                                 "variant": _enum("variant", Variant),
-                                 "barrier_mode": _enum("barrier_mode", BarrierMode),
-                                 "io_engine": _enum("io_engine", IoEngine),
-                                 "blockdev": blockdev,
-                                 "serial": serial,
-                             })
+        volumes: list = []
+        opts = blk_options(
+            VhostUserBlkOptions, "VhostUserBlk", options,
+            dict(read_only=read_only, no_discard=no_discard, no_write_zeroes=no_write_zeroes,
+                 no_indirect=no_indirect, no_event_idx=no_event_idx),
+            dict(variant=Variant, barrier_mode=BarrierMode, io_engine=IoEngine), volumes,
+            always=True)
         slot_id = self.host._attach("vhost-user-blk")
         out = ctypes.c_void_p()
         ret = _create(ctypes.byref(self.host._ops), slot_id, ctypes.byref(opts),

@@ -131,16 +131,51 @@ _create = _native.optional(
      ctypes.POINTER(ctypes.c_void_p)])
 
 
-def _enum_option(field: str, enum_type: type[enum.IntEnum]):
-    def convert(opts: VirtioBlkOptions, value) -> None:
+def _enum_option(field: str, enum_type: type[enum.IntEnum], what: str = "VirtioBlk"):
+    def convert(opts: ctypes.Structure, value) -> None:
         if isinstance(value, str):
             try:
                 value = enum_type[value.upper()]
             except KeyError:
                 names = ", ".join(m.name.lower() for m in enum_type)
-                raise ValueError(f"VirtioBlk: option {field} {value!r} ({names})") from None
-        set_int_field(opts, field, value, "VirtioBlk")
+                raise ValueError(f"{what}: option {field} {value!r} ({names})") from None
+        set_int_field(opts, field, value, what)
     return convert
+
+
+def blk_options(struct_type: type[ctypes.Structure], what: str, options: dict,
+                bools: dict[str, bool], enums: dict[str, type[enum.IntEnum]],
+                volumes: list, always: bool = False) -> ctypes.Structure | None:
+    """The options struct of a virtio-blk front (the PCI function or the
+    vhost-user back end) from keywords: the flag booleans of @bools,
+    "blockdev" (a Blockdev, appended to @volumes), "serial" (str) and the
+    enum fields of @enums (by name or value). None when nothing was given,
+    unless @always."""
+
+    def blockdev(opts: ctypes.Structure, value) -> None:
+        if value is None:
+            return
+        if not isinstance(value, Blockdev):
+            raise TypeError(f"{what}: option blockdev must be a Blockdev, "
+                            f"not {type(value).__name__}")
+        opts.blockdev = value.handle
+        volumes.append(value)
+
+    def serial(opts: ctypes.Structure, value) -> None:
+        if value is not None and not isinstance(value, (str, bytes)):
+            raise TypeError(f"{what}: option serial must be a str, not {type(value).__name__}")
+        opts.serial = value.encode() if isinstance(value, str) else value
+
+    bits = {"read_only": READ_ONLY, "no_discard": NO_DISCARD, "no_write_zeroes": NO_WRITE_ZEROES,
+            "no_indirect": NO_INDIRECT, "no_event_idx": NO_EVENT_IDX}
+    flags = options.get("flags", 0)
+    for name, on in bools.items():
+        flags |= bits[name] if on else 0
+    if flags:
+        options["flags"] = flags
+    converters = {f: _enum_option(f, e, what) for f, e in enums.items()}
+    converters.update(blockdev=blockdev, serial=serial)
+    return build_options(struct_type, what, options, always=always, converters=converters)
 
 
 class VirtioBlk(PciFunction):
@@ -164,38 +199,13 @@ class VirtioBlk(PciFunction):
     def __init__(self, host: Host | None = None, *, read_only: bool = False,
                  no_discard: bool = False, no_write_zeroes: bool = False,
                  no_indirect: bool = False, no_event_idx: bool = False, **options):
-        volumes = []
-
-        def blockdev(opts: VirtioBlkOptions, value) -> None:
-            if value is None:
-                return
-            if not isinstance(value, Blockdev):
-                raise TypeError(f"VirtioBlk: option blockdev must be a Blockdev, "
-                                f"not {type(value).__name__}")
-            opts.blockdev = value.handle
-            volumes.append(value)
-
-        def serial(opts: VirtioBlkOptions, value) -> None:
-            if value is not None and not isinstance(value, (str, bytes)):
-                raise TypeError(f"VirtioBlk: option serial must be a str, "
-                                f"not {type(value).__name__}")
-            opts.serial = value.encode() if isinstance(value, str) else value
-
-        flags = options.get("flags", 0)
-        for on, bit in ((read_only, READ_ONLY), (no_discard, NO_DISCARD),
-                        (no_write_zeroes, NO_WRITE_ZEROES), (no_indirect, NO_INDIRECT),
-                        (no_event_idx, NO_EVENT_IDX)):
-            flags |= bit if on else 0
-        if flags:
-            options["flags"] = flags
-        opts = build_options(VirtioBlkOptions, "VirtioBlk", options, converters={
-            "variant": _enum_option("variant", Variant),
-            "io_mode": _enum_option("io_mode", IoMode),
-            "io_engine": _enum_option("io_engine", IoEngine),
-            "barrier_mode": _enum_option("barrier_mode", BarrierMode),
-            "blockdev": blockdev,
-            "serial": serial,
-        })
+        volumes: list = []
+        opts = blk_options(
+            VirtioBlkOptions, "VirtioBlk", options,
+            dict(read_only=read_only, no_discard=no_discard, no_write_zeroes=no_write_zeroes,
+                 no_indirect=no_indirect, no_event_idx=no_event_idx),
+            dict(variant=Variant, io_mode=IoMode, io_engine=IoEngine, barrier_mode=BarrierMode),
+            volumes)
         self._create(host, _create, opts, keepalive=tuple(volumes), name="virtio-blk")
 
     def stats(self) -> VirtioBlkStats:
