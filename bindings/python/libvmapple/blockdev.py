@@ -13,6 +13,7 @@ import weakref
 from typing import Callable
 
 from . import _native
+from ._handle import Closeable
 from ._native import lib
 from .errors import CallbackFailure, Fault, VmappleError
 from .host import raise_failures
@@ -40,7 +41,7 @@ def _release(handle: int, keepalive: object) -> None:
     lib.vmapple_blockdev_release(handle)
 
 
-class Blockdev:
+class Blockdev(Closeable):
     """A reference-counted volume. Devices take their own reference, so the
     volume may be closed right after the devices using it are created; it
     ends when the last user is gone. Use FileVolume, CallbackVolume or
@@ -51,12 +52,6 @@ class Blockdev:
         self._backend_core = keepalive
         self._finalizer = weakref.finalize(self, _release, handle, keepalive)
 
-    @property
-    def handle(self) -> int:
-        if self._handle is None:
-            raise ValueError(f"{type(self).__name__} is closed")
-        return self._handle
-
     def close(self) -> None:
         """Drop this reference (the volume lives on in devices using it)."""
         if self._handle is None:
@@ -66,16 +61,6 @@ class Blockdev:
         self._check(0, "")
 
     release = close
-
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def take_callback_failures(self) -> list[CallbackFailure]:
         core = self._backend_core

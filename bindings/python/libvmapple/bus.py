@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import _native
+from ._handle import Closeable
 from ._native import lib
 from .device import Device
 from .errors import CallbackFailure, Fault, VmappleError
@@ -40,7 +41,7 @@ def _destroy(handle: int, keepalive: object) -> None:
     lib.vmapple_bus_destroy(handle)
 
 
-class Bus:
+class Bus(Closeable):
     """Routes guest accesses by address to device regions and Python
     handlers, so a harness can assemble a machine.
 
@@ -67,12 +68,6 @@ class Bus:
         self._bar_tracking: dict[int, tuple] = {}
         self._finalizer = weakref.finalize(self, _destroy, out.value, self._handlers)
 
-    @property
-    def handle(self) -> int:
-        if self._handle is None:
-            raise ValueError("Bus is closed")
-        return self._handle
-
     def close(self) -> None:
         """Destroy the bus (not the devices). Idempotent."""
         if self._handle is None:
@@ -86,12 +81,6 @@ class Bus:
         self._devices.clear()
         self._handle = None
         self._finalizer()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def _check(self, ret: int, function: str, thread_error: bool = False) -> int:
         with self._lock:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from . import _native
+from ._handle import Closeable
 from ._native import lib
 from .errors import VmappleError
 from .host import Host, IrqEvent, raise_failures
@@ -131,7 +132,7 @@ class _Lifeline:
     __slots__ = ("finalizer", "__weakref__")
 
 
-class Device:
+class Device(Closeable):
     """A libvmapple device.
 
     Devices are made by their classes (Aes, PciHostBridge, ...), which take
@@ -200,13 +201,6 @@ class Device:
         self._region_index = {r.name: r.index for r in self.regions}
         return self
 
-    @property
-    def handle(self) -> int:
-        """The vmapple_device pointer (for other ctypes code)."""
-        if self._handle is None:
-            raise ValueError(f"{type(self).__name__} is closed")
-        return self._handle
-
     def _check(self, ret: int, function: str) -> int:
         """Raise callback failures, then library failures."""
         self._check_callbacks()
@@ -241,16 +235,6 @@ class Device:
         # still alive: then when the last one goes.
         self._lifeline = None
         self._check_callbacks()
-
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         if self._handle is None:

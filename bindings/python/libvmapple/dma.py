@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import _native
+from ._handle import Closeable
 from .device import set_int_field
 from .errors import CallbackFailure, Fault, VmappleError
 from .host import raise_failures
@@ -151,7 +152,7 @@ def _limits(cls, what: str, **kw) -> ctypes.Structure | None:
     return o
 
 
-class DmaBackend:
+class DmaBackend(Closeable):
     """A reference-counted DMA backend. Make one with identity(),
     sim_dart() or from Python callbacks (the constructor); devices given it
     take their own reference, so it may be closed right after.
@@ -224,12 +225,6 @@ class DmaBackend:
         self._own(out.value)
         return self
 
-    @property
-    def handle(self) -> int:
-        if self._handle is None:
-            raise ValueError("DmaBackend is closed")
-        return self._handle
-
     def close(self) -> None:
         """Drop this reference. Idempotent."""
         if self._handle is None:
@@ -239,16 +234,6 @@ class DmaBackend:
         self._check(0, "")
 
     release = close
-
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def take_callback_failures(self) -> list[CallbackFailure]:
         return self._core.take_callback_failures() if self._core else []

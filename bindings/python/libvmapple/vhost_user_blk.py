@@ -25,6 +25,7 @@ import threading
 import weakref
 
 from . import _native
+from ._handle import Closeable
 from .errors import VmappleError
 from .host import Host, raise_failures
 from .virtio_blk import BarrierMode, IoEngine, Variant, VirtioBlkStats, VirtioBlkStatsC, blk_options
@@ -71,7 +72,7 @@ def _release(handle: int, host: Host, slot_id: int, keepalive: object) -> None:
     host._detach(slot_id)
 
 
-class VhostUserBlk:
+class VhostUserBlk(Closeable):
     """A vhost-user-blk back end serving one front end at a time.
 
     Options (keywords named after vmapple_vhost_user_blk_options): variant
@@ -114,12 +115,6 @@ class VhostUserBlk:
         self._serving = 0
         self._finalizer = weakref.finalize(self, _release, out.value, self.host, slot_id,
                                            (tuple(volumes), self.host._trampolines))
-
-    @property
-    def handle(self) -> int:
-        if self._handle is None:
-            raise ValueError("VhostUserBlk is closed")
-        return self._handle
 
     @property
     def last_error(self) -> str:
@@ -187,12 +182,6 @@ class VhostUserBlk:
     def _raise_callbacks(self) -> None:
         if self.host.raise_callback_errors:
             raise_failures(self.host.take_callback_failures())
-
-    def __enter__(self) -> "VhostUserBlk":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 class ServeThread(threading.Thread):

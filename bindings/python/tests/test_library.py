@@ -101,3 +101,13 @@ def test_installed_package_finds_the_soname(tmp_path):
                        env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert p.stdout.split()[0] == "libvmapple.so.1"
+
+
+def test_every_module_is_installed():
+    """meson installs the package from an explicit list: a module missing
+    from it is missing from every installed copy."""
+    package = pathlib.Path(vm.__file__).parent
+    listed = (package.parent / "meson.build").read_text()
+    for module in sorted(package.iterdir()):
+        if module.suffix in (".py", ".typed"):
+            assert f"'libvmapple/{module.name}'" in listed, module.name
