@@ -238,14 +238,11 @@ VMAPPLE_API int vmapple_blockdev_create(const vmapple_blockdev_ops *ops, void *o
     if (!ops || !out) {
         return vm_error_named("blockdev", NULL, -EINVAL, "create: NULL %s", ops ? "out" : "ops");
     }
-    memcpy(&given, ops, sizeof(given));
-    if (given < sizeof(uint32_t)) {
+    if (vm_copy_ops(&hops, sizeof(hops), ops, &given) < 0) {
         return vm_error_named("blockdev", NULL, -EINVAL,
                               "blockdev ops: size field is %u; use VMAPPLE_BLOCKDEV_OPS_INIT",
                               given);
     }
-    memcpy((uint8_t *)&hops + sizeof(uint32_t), (const uint8_t *)ops + sizeof(uint32_t),
-           VM_MIN(given, (uint32_t)sizeof(hops)) - sizeof(uint32_t));
     ret = vm_copy_sized(&opts, sizeof(opts), user_opts, "blockdev options");
     if (ret < 0) {
         return ret;
@@ -574,7 +571,8 @@ int vm_blockdev_flush(vmapple_blockdev *bd)
 
 static int zero_fill(vmapple_blockdev *bd, uint64_t off, uint64_t len)
 {
-    static const uint8_t zeros[ZERO_CHUNK];
+    /* Aligned so that direct I/O volumes write it without a bounce buffer. */
+    static const uint8_t zeros[ZERO_CHUNK] __attribute__((aligned(4096)));
 
     while (len > 0) {
         uint64_t n = VM_MIN(len, (uint64_t)ZERO_CHUNK);

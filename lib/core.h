@@ -105,6 +105,15 @@ VM_HIDDEN int vm_device_init(vmapple_device *dev, const struct vmapple_device_cl
  * the struct in the error ("aes options"). NULL src keeps the defaults.
  */
 VM_HIDDEN int vm_copy_sized(void *dst, size_t known, const void *src, const char *what);
+/*
+ * Copy a callbacks struct of any size that starts with its size field into
+ * `dst` (`known` bytes, size already set): unknown newer callbacks are
+ * ignored. -EINVAL, nothing copied, when *given (the caller's size) is below 4.
+ */
+VM_HIDDEN int vm_copy_ops(void *dst, size_t known, const void *src, uint32_t *given);
+/* vm_copy_ops for host ops, with the error message; NULL: none. */
+VM_HIDDEN int vm_copy_host_ops(vmapple_host_ops *dst, const vmapple_host_ops *src,
+                               const char *devname);
 
 /*
  * True when the size field of a caller's versioned struct `src` ends inside

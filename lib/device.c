@@ -39,6 +39,31 @@ int vm_copy_sized(void *dst, size_t known, const void *src, const char *what)
     return 0;
 }
 
+int vm_copy_ops(void *dst, size_t known, const void *src, uint32_t *given)
+{
+    memcpy(given, src, sizeof(*given));
+    if (*given < sizeof(uint32_t)) {
+        return -EINVAL;
+    }
+    /* Callbacks a newer caller knows and we do not are harmless to ignore. */
+    memcpy((uint8_t *)dst + sizeof(uint32_t), (const uint8_t *)src + sizeof(uint32_t),
+           VM_MIN(*given, (uint32_t)known) - sizeof(uint32_t));
+    return 0;
+}
+
+int vm_copy_host_ops(vmapple_host_ops *dst, const vmapple_host_ops *src, const char *devname)
+{
+    uint32_t given;
+
+    *dst = (vmapple_host_ops)VMAPPLE_HOST_OPS_INIT;
+    if (src && vm_copy_ops(dst, sizeof(*dst), src, &given) < 0) {
+        return vm_error_named(devname, NULL, -EINVAL,
+                              "host ops: size field is %u; set it with VMAPPLE_HOST_OPS_INIT",
+                              given);
+    }
+    return 0;
+}
+
 int vm_require_op(const char *devname, const void *fn, const char *opname)
 {
     if (fn) {
@@ -52,19 +77,11 @@ int vm_device_init(vmapple_device *dev, const struct vmapple_device_class *cls,
                    const vmapple_host_ops *ops, void *opaque, const vmapple_region_info *regions,
                    uint32_t nr_regions, const vmapple_irq_info *irqs, uint32_t nr_irqs)
 {
-    vmapple_host_ops copy = VMAPPLE_HOST_OPS_INIT;
-    uint32_t given;
+    vmapple_host_ops copy;
+    int ret = vm_copy_host_ops(&copy, ops, cls->name);
 
-    if (ops) {
-        memcpy(&given, ops, sizeof(given));
-        if (given < sizeof(uint32_t)) {
-            return vm_error_named(cls->name, NULL, -EINVAL,
-                                  "host ops: size field is %u; set it with VMAPPLE_HOST_OPS_INIT",
-                                  given);
-        }
-        /* Newer callbacks we do not know are harmless to ignore. */
-        memcpy((uint8_t *)&copy + sizeof(uint32_t), (const uint8_t *)ops + sizeof(uint32_t),
-               VM_MIN(given, (uint32_t)sizeof(copy)) - sizeof(uint32_t));
+    if (ret < 0) {
+        return ret;
     }
     if (nr_irqs > VM_MAX_IRQ_LINES) {
         return vm_error_named(cls->name, NULL, -EINVAL, "internal: %u interrupt lines", nr_irqs);
@@ -320,8 +337,7 @@ VMAPPLE_API int vmapple_device_pci_config_write(vmapple_device *dev, uint32_t of
     if (ret < 0) {
         return ret;
     }
-    return dev->cls->config_write(dev, offset, size,
-                                  size == 4 ? value : value & ((1u << (size * 8)) - 1));
+    return dev->cls->config_write(dev, offset, size, value & (uint32_t)vm_size_mask(size));
 }
 
 /* Guest memory. */

@@ -276,21 +276,6 @@ static void msix_flush_pending(struct vm_pci_function *pci)
     }
 }
 
-bool vm_pci_msix_claims(const struct vm_pci_function *pci, uint32_t region, uint64_t offset,
-                        uint32_t size)
-{
-    uint64_t t0, t1, p0, p1;
-
-    if (!pci->msix_vectors || region != pci->bars[pci->msix_bar].region) {
-        return false;
-    }
-    t0 = pci->msix_table_off;
-    t1 = t0 + msix_table_bytes(pci);
-    p0 = pci->msix_pba_off;
-    p1 = p0 + msix_pba_bytes(pci);
-    return (offset >= t0 && offset + size <= t1) || (offset >= p0 && offset + size <= p1);
-}
-
 void vm_pci_msix_mmio_read(struct vm_pci_function *pci, uint64_t offset, uint32_t size,
                            uint64_t *value)
 {

@@ -191,9 +191,6 @@ VM_HIDDEN void vm_pci_set_intx(struct vm_pci_function *pci, bool level);
 VM_HIDDEN bool vm_pci_msix_enabled(const struct vm_pci_function *pci);
 /* Send vector `vector`, or set its pending bit while masked. */
 VM_HIDDEN void vm_pci_msix_notify(struct vm_pci_function *pci, uint16_t vector);
-/* Is [offset, offset + size) of BAR region access inside the MSI-X table or PBA? */
-VM_HIDDEN bool vm_pci_msix_claims(const struct vm_pci_function *pci, uint32_t region,
-                                  uint64_t offset, uint32_t size);
 VM_HIDDEN void vm_pci_msix_mmio_read(struct vm_pci_function *pci, uint64_t offset, uint32_t size,
                                      uint64_t *value);
 VM_HIDDEN void vm_pci_msix_mmio_write(struct vm_pci_function *pci, uint64_t offset, uint32_t size,

@@ -37,14 +37,10 @@ int vm_dma_backend_new(const vmapple_dma_ops *ops, void *opaque, const char *nam
     vmapple_dma_backend *dma;
     uint32_t given;
 
-    memcpy(&given, ops, sizeof(given));
-    if (given < sizeof(uint32_t)) {
+    if (vm_copy_ops(&copy, sizeof(copy), ops, &given) < 0) {
         return dma_error(NULL, -EINVAL,
                          "dma ops: size field is %u; set it with VMAPPLE_DMA_OPS_INIT", given);
     }
-    /* Callbacks a newer caller knows and we do not are ignored, as for host ops. */
-    memcpy((uint8_t *)&copy + sizeof(uint32_t), (const uint8_t *)ops + sizeof(uint32_t),
-           VM_MIN(given, (uint32_t)sizeof(copy)) - sizeof(uint32_t));
     if (!copy.map || !copy.unmap) {
         return dma_error(NULL, -EINVAL, "dma ops: %s is required", copy.map ? "unmap" : "map");
     }

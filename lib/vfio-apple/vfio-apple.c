@@ -72,14 +72,11 @@ VMAPPLE_API int vmapple_vfio_backend_create(const vmapple_vfio_backend_ops *ops,
     if (!ops || !out) {
         return backend_error(NULL, -EINVAL, "create: NULL %s", ops ? "out" : "ops");
     }
-    memcpy(&given, ops, sizeof(given));
-    if (given < sizeof(uint32_t)) {
+    if (vm_copy_ops(&copy, sizeof(copy), ops, &given) < 0) {
         return backend_error(NULL, -EINVAL,
                              "ops: size field is %u; set it with VMAPPLE_VFIO_BACKEND_OPS_INIT",
                              given);
     }
-    memcpy((uint8_t *)&copy + sizeof(uint32_t), (const uint8_t *)ops + sizeof(uint32_t),
-           VM_MIN(given, (uint32_t)sizeof(copy)) - sizeof(uint32_t));
     if (!copy.connect || !copy.disconnect || !copy.config_read) {
         return backend_error(NULL, -EINVAL, "ops: %s is required",
                              !copy.connect      ? "connect"
@@ -611,7 +608,7 @@ VMAPPLE_API int vmapple_vfio_apple_create(const vmapple_host_ops *ops, void *opa
     static const uint64_t none[4] = { 0 };
     vmapple_vfio_apple *pt;
     vmapple_vfio_backend *b;
-    uint32_t vectors = 0, given;
+    uint32_t vectors = 0;
     int ret;
 
     if (!out || !user_opts) {
@@ -626,17 +623,10 @@ VMAPPLE_API int vmapple_vfio_apple_create(const vmapple_host_ops *ops, void *opa
     if (!pt) {
         return -ENOMEM;
     }
-    pt->ops.size = sizeof(pt->ops);
-    if (ops) {
-        memcpy(&given, ops, sizeof(given));
-        if (given < sizeof(uint32_t)) {
-            free(pt);
-            return vm_error_named("vfio-apple", NULL, -EINVAL,
-                                  "host ops: size field is %u; set it with VMAPPLE_HOST_OPS_INIT",
-                                  given);
-        }
-        memcpy((uint8_t *)&pt->ops + sizeof(uint32_t), (const uint8_t *)ops + sizeof(uint32_t),
-               VM_MIN(given, (uint32_t)sizeof(pt->ops)) - sizeof(uint32_t));
+    ret = vm_copy_host_ops(&pt->ops, ops, "vfio-apple");
+    if (ret < 0) {
+        free(pt);
+        return ret;
     }
     pt->opaque = opaque;
     b = opts.backend;

@@ -12,6 +12,8 @@
 #include "state.h"
 
 #define CFG_IMAGE_SIZE 0x10000u
+/* The core bounds accesses by the region size; the image must cover it. */
+_Static_assert(CFG_IMAGE_SIZE == VMAPPLE_CFG_SIZE, "cfg image and region differ");
 
 /* Fields common to both layouts. */
 #define CFG_OFF_VERSION        0x000u

@@ -144,6 +144,7 @@ struct vm_blkq {
     uint64_t bounce_used;
     bool in_handler;             /* re-entrancy guard */
     struct blk_list batch;       /* for the workers, handed over at once */
+    uint32_t batch_n;            /* requests in batch */
     struct blk_list inline_done; /* finished without a worker (page cache) */
     vmapple_virtio_blk_stats stats;
 
@@ -632,6 +633,7 @@ static void submit(struct vm_blkq *b, struct blk_req *r)
     }
 #endif
     list_push(&b->batch, r);
+    b->batch_n++;
 }
 
 /* Hand requests to the workers with one lock round trip. */
@@ -670,20 +672,16 @@ static void flush_batch(struct vm_blkq *b)
 {
     struct blk_list workers = { NULL, NULL }, here = { NULL, NULL };
     struct blk_req *r;
-    uint32_t n = 0;
-    bool lone;
+    uint32_t n = b->batch_n;
+    /* in_io counts what is in this batch too: 1 means nothing else is in flight. */
+    bool lone = b->in_io == 1;
 
+    b->batch_n = 0;
     if (b->engine != ENGINE_THREADS) {
-        while ((r = list_pop(&b->batch)) != NULL) {
-            list_push(&workers, r);
-            n++;
-        }
-        hand_to_workers(b, &workers, n);
+        hand_to_workers(b, &b->batch, n);
         return;
     }
-    pthread_mutex_lock(&b->lock);
-    lone = b->in_workers == 0 && b->batch.head == b->batch.tail;
-    pthread_mutex_unlock(&b->lock);
+    n = 0;
     while ((r = list_pop(&b->batch)) != NULL) {
         if ((lone || r->data_len < BLK_HANDOFF_MIN_BYTES) &&
             (r->op == OP_READ || r->op == OP_WRITE || r->op == OP_NONE)) {
