@@ -296,7 +296,10 @@ static bool adp_range_is_ram(struct apple_dma_pci *a, uint64_t gpa, uint64_t len
             break; /* a host may decline to map: probe the rest */
         }
         if (piece == 0 && got == len) {
+            /* Kept open like a window: the backend is handed *host. */
+            adp_window_add(a, gpa, got, p);
             *host = p;
+            return true;
         }
         vm_dma_unmap(&a->dev, p, got, false);
         done += got;

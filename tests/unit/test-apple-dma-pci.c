@@ -239,8 +239,8 @@ static void test_cmd_gpa_halves(void **state)
     struct fixture *f = *state;
 
     adp_put_map(&f->g, 0, BUF, 0x100, 0);
-    adp_put_page(&f->g, ADP_MAP, 1, REQ, RESP, 0);
-    adp_reg_write(&f->g, ADP_REG_CMD_GPA_HI, 1); /* 0x1_7000_1000: not RAM */
+    adp_put_page(&f->g, ADP_MAP, 1, REQ, RESP, 0x55); /* not ADP_OK: the device writes it */
+    adp_reg_write(&f->g, ADP_REG_CMD_GPA_HI, 1);      /* 0x1_7000_1000: not RAM */
     adp_reg_write(&f->g, ADP_REG_CMD_GPA_LO, (uint32_t)CMD);
     adp_reg_write(&f->g, ADP_REG_DOORBELL, 0);
     assert_int_equal(adp_reg_read(&f->g, ADP_REG_STATUS), ADP_INVAL);
@@ -714,6 +714,8 @@ struct rec_backend {
     void *last_host;
     uint64_t last_gpa, last_len;
     uint32_t last_flags;
+    struct mock_host *h; /* when set: maps_live at the last map call */
+    unsigned live_at_map;
     int fail_map;   /* errno to answer */
     int fail_unmap; /* errno to answer */
     uint64_t bogus_len;
@@ -729,6 +731,7 @@ static int rec_map(void *opaque, uint64_t gpa, void *host, uint64_t len, uint32_
     r->last_gpa = gpa;
     r->last_len = len;
     r->last_flags = flags;
+    r->live_at_map = r->h ? r->h->maps_live : 0;
     if (r->fail_map) {
         return r->fail_map;
     }
@@ -822,6 +825,35 @@ static void test_host_backend(void **state)
     assert_int_equal(r.closes, 0); /* the fixture still holds a reference */
     fixture_free(f);
     assert_int_equal(r.closes, 1);
+}
+
+/* A MAP longer than a window: the host pointer the backend gets is still mapped. */
+static void test_host_backend_long_map(void **state)
+{
+    struct rec_backend r = { 0 };
+    vmapple_apple_dma_pci_options o = VMAPPLE_APPLE_DMA_PCI_OPTIONS_INIT;
+    struct adp_guest g = { 0 };
+    struct mock_host *h = mock_host_new(RAM_BASE, 8ull << 20);
+    const uint64_t len = 3ull << 20, gpa = RAM_BASE + (4ull << 20);
+
+    (void)state;
+    h->allow_map = true;
+    r.h = h;
+    o.dma = rec_new(&r);
+    assert_int_equal(vmapple_apple_dma_pci_create(mock_host_ops(), h, &o, &g.dev), 0);
+    g.h = h;
+    g.cmd = CMD;
+    g.req = REQ;
+    g.resp = RESP;
+    adp_enable(&g);
+    adp_put_map(&g, 0, gpa, len, 0);
+    assert_int_equal(adp_ring(&g, ADP_MAP, 1), ADP_OK);
+    assert_ptr_equal(r.last_host, mock_ram(h, gpa, len));
+    assert_true(r.live_at_map > 0);
+    assert_int_equal(h->maps_live, 0); /* released when the doorbell returns */
+    vmapple_device_destroy(g.dev);
+    vmapple_dma_backend_release(o.dma);
+    mock_host_free(h);
 }
 
 /* ---- reset, state ---- */
@@ -1099,6 +1131,7 @@ int main(void)
         cmocka_unit_test(test_max_mappings_option),
         cmocka_unit_test(test_sim_dart_limits),
         cmocka_unit_test(test_host_backend),
+        cmocka_unit_test(test_host_backend_long_map),
         cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_save_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_option_mismatch, setup, teardown),
