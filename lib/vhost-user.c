@@ -369,16 +369,18 @@ static void *ring_main(void *arg)
         }
         for (int i = 0; i < n; i++) {
             uint8_t drain[64];
+            ssize_t got;
             switch (ev[i].data.u32) {
             case TAG_CTL:
                 stop = true;
                 break;
             case TAG_KICK:
                 /* Non-blocking; an eventfd is reset by one read, a pipe drained in steps. */
-                if (read(r->kick_fd, drain, sizeof(drain)) < 0 && errno != EAGAIN &&
-                    errno != EINTR) {
+                got = read(r->kick_fd, drain, sizeof(drain));
+                /* 0: a pipe whose writer closed; it would wake us forever. */
+                if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
                     vm_log(&r->dev, VMAPPLE_LOG_ERROR, "kick descriptor: %s; now polling",
-                           vmapple_strerror(-errno));
+                           got == 0 ? "closed by the front end" : vmapple_strerror(-errno));
                     epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->kick_fd, NULL);
                     r->polling = true;
                 }
@@ -447,7 +449,7 @@ static int ring_start(struct vm_vhu *v, struct vhu_ring *r, const struct vhu_msg
 {
     uint64_t desc, avail, used;
     const char *why;
-    uint8_t *used_idx;
+    uint16_t idx;
     int ret;
 
     if (r->running || !ring_ready(v, r)) {
@@ -467,9 +469,10 @@ static int ring_start(struct vm_vhu *v, struct vhu_ring *r, const struct vhu_msg
                        vm_vhu_has_feature(v, VIRTIO_F_EVENT_IDX));
     /* Resume where the front end says the driver is, and where the used ring is. */
     r->vq.last_avail = r->base;
-    used_idx = gpa_ptr(v, used + 2, 2);
-    r->vq.used_idx = r->vq.published_used =
-        __atomic_load_n((const uint16_t *)(const void *)used_idx, __ATOMIC_ACQUIRE);
+    /* copy_in: the front end's region offset may leave the index unaligned here. */
+    copy_in(&idx, gpa_ptr(v, used + 2, 2), 2);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    r->vq.used_idx = r->vq.published_used = idx;
     if (r->vq.used_idx != r->base) {
         vm_log(&r->dev, VMAPPLE_LOG_INFO,
                "starting at available index %u with used index %u: %u requests of the "
@@ -767,9 +770,10 @@ static int map_region(struct vm_vhu *v, const struct vhu_msg *m, uint32_t i, int
     return 0;
 }
 
+/* Lengths are non-zero; a range may end exactly at 2^64, so compare last bytes. */
 static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
-    return a < b + blen && b < a + alen;
+    return a <= b + (blen - 1) && b <= a + (alen - 1);
 }
 
 static int on_set_mem_table(struct vm_vhu *v, struct vhu_msg *m)
@@ -1335,18 +1339,11 @@ int vm_vhu_create(const struct vm_vhu_setup *setup, const vmapple_host_ops *host
         free(v);
         return vm_error_named(setup->name, NULL, ret, "eventfd: %s", vmapple_strerror(ret));
     }
-    if (host) {
-        uint32_t given;
-        memcpy(&given, host, sizeof(given));
-        if (given < sizeof(uint32_t)) {
-            close(v->stop_fd);
-            free(v);
-            return vm_error_named(setup->name, NULL, -EINVAL,
-                                  "host ops: size field is %u; set it with VMAPPLE_HOST_OPS_INIT",
-                                  given);
-        }
-        memcpy((uint8_t *)&v->host + sizeof(uint32_t), (const uint8_t *)host + sizeof(uint32_t),
-               VM_MIN(given, (uint32_t)sizeof(v->host)) - sizeof(uint32_t));
+    ret = vm_copy_host_ops(&v->host, host, setup->name);
+    if (ret < 0) {
+        close(v->stop_fd);
+        free(v);
+        return ret;
     }
     v->host_opaque = host_opaque;
     ops.log = conn_log;
