@@ -476,6 +476,7 @@ static void test_scatter_gather(void **state)
     };
 
     hdr_at(f, DATA, VDRV_BLK_T_IN, 100);
+    ram(f, DATA + 0x5000)[512] = 0xff; /* the status byte must be written */
     assert_int_equal(do_chain(f, segs, 5, false), 2049);
     assert_memory_equal(ram(f, DATA + 0x1000), f->mb.data + 100 * 512, 512);
     assert_memory_equal(ram(f, DATA + 0x3000), f->mb.data + 101 * 512, 1024);
@@ -487,6 +488,7 @@ static void test_scatter_gather(void **state)
     memset(ram(f, DATA + 0x8010), 0x3c, 1024);
     segs[0] = (struct vdrv_seg){ DATA + 0x8000, 16 + 1024, false };
     segs[1] = (struct vdrv_seg){ DATA + 0x9000, 1, true };
+    ram(f, DATA + 0x9000)[0] = 0xff;
     assert_int_equal(do_chain(f, segs, 2, false), 1);
     assert_int_equal(ram(f, DATA + 0x9000)[0], S_OK);
     assert_int_equal(f->mb.data[50 * 512], 0x3c);
@@ -1396,7 +1398,7 @@ static void direct_one(struct fx *f, uint32_t engine)
     o.blockdev = temp_file_volume_flags(path, sizeof(path), VMAPPLE_BLOCKDEV_DIRECT);
     if (!o.blockdev) {
         print_message("direct I/O not available here: %s\n", vmapple_last_error());
-        return;
+        skip();
     }
     o.io_engine = engine;
     if (vmapple_virtio_blk_create(mock_host_ops(), f->h, &o, &dev) == -ENOTSUP) {
