@@ -95,7 +95,7 @@ struct apple_dma_pci {
         uint64_t gpa, len;
         void *host;
     } win[ADP_WINDOWS];
-    uint32_t nr_win, next_win;
+    uint32_t nr_win, next_win, hit_win; /* hit_win: the window that answered last */
 
     /* The first failure of the batch being processed, for one log line. */
     uint32_t failed, first_failed;
@@ -231,6 +231,7 @@ static void adp_windows_release(struct apple_dma_pci *a)
     }
     a->nr_win = 0;
     a->next_win = 0;
+    a->hit_win = 0;
 }
 
 /* A mapping kept open for the rest of the doorbell, replacing the oldest. */
@@ -248,33 +249,16 @@ static void adp_window_add(struct apple_dma_pci *a, uint64_t gpa, uint64_t len, 
     a->win[i].len = len;
     a->win[i].host = host;
     a->next_win = (i + 1) % ADP_WINDOWS;
+    a->hit_win = i;
 }
 
-/*
- * Is the MAP range [gpa, gpa + len) guest RAM? Sets *host when one host
- * mapping covers it. Mappings are asked for in windows of a few MiB and
- * kept open until the doorbell returns, so a batch of nearby buffers costs
- * one mem_map, not one per entry. Guest RAM is one range on vmapple, so
- * beyond what mem_map shows in a few pieces (or where the host has or gives
- * no mapping) both ends of the rest are probed with mem_read: a bounded
- * check however long the range.
- */
-static bool adp_range_is_ram(struct apple_dma_pci *a, uint64_t gpa, uint64_t len, void **host)
+/* No open window covers the range: open one, or check it piece by piece. */
+static __attribute__((noinline)) bool adp_range_open(struct apple_dma_pci *a, uint64_t gpa,
+                                                     uint64_t len, void **host)
 {
     uint64_t done = 0;
     uint8_t probe;
 
-    *host = NULL;
-    /* Most recently opened first: a batch usually walks one buffer area. */
-    for (uint32_t k = 0; k < a->nr_win; k++) {
-        uint32_t i = (a->next_win + ADP_WINDOWS - 1 - k) % ADP_WINDOWS;
-        uint64_t off = gpa - a->win[i].gpa;
-        if (i < a->nr_win && gpa >= a->win[i].gpa && off < a->win[i].len &&
-            len <= a->win[i].len - off) {
-            *host = (uint8_t *)a->win[i].host + off;
-            return true;
-        }
-    }
     if (a->dev.ops.mem_map && len <= ADP_WINDOW_BYTES) {
         uint64_t want = vm_range_ok(gpa, ADP_WINDOW_BYTES) ? ADP_WINDOW_BYTES : len;
         uint64_t got;
@@ -309,6 +293,32 @@ static bool adp_range_is_ram(struct apple_dma_pci *a, uint64_t gpa, uint64_t len
     }
     return vm_dma_read(&a->dev, gpa + done, &probe, 1) == 0 &&
            vm_dma_read(&a->dev, gpa + len - 1, &probe, 1) == 0;
+}
+
+/*
+ * Is the MAP range [gpa, gpa + len) guest RAM? Sets *host when one host
+ * mapping covers it. Mappings are asked for in windows of a few MiB and
+ * kept open until the doorbell returns, so a batch of nearby buffers costs
+ * one mem_map, not one per entry. Guest RAM is one range on vmapple, so
+ * beyond what mem_map shows in a few pieces (or where the host has or gives
+ * no mapping) both ends of the rest are probed with mem_read: a bounded
+ * check however long the range.
+ */
+static inline bool adp_range_is_ram(struct apple_dma_pci *a, uint64_t gpa, uint64_t len,
+                                    void **host)
+{
+    /* The window that answered last first: a batch usually walks one buffer area. */
+    for (uint32_t k = 0, i = a->hit_win; k < a->nr_win; k++, i = i + 1 < a->nr_win ? i + 1 : 0) {
+        uint64_t off = gpa - a->win[i].gpa;
+        /* off wraps above len when gpa is below the window. */
+        if (off < a->win[i].len && len <= a->win[i].len - off) {
+            *host = (uint8_t *)a->win[i].host + off;
+            a->hit_win = i;
+            return true;
+        }
+    }
+    *host = NULL;
+    return adp_range_open(a, gpa, len, host);
 }
 
 /* ---- entries ---- */
@@ -425,6 +435,7 @@ static void adp_process_map(struct apple_dma_pci *a, uint32_t count)
         uint32_t flags = vm_ld_le32(req + (l->wide ? 16 : 12));
         uint64_t bus, bus_len;
         uint32_t st;
+
         st = adp_map_entry(a, i, gpa, len, flags, &bus, &bus_len);
 
         vm_st_le64(resp, gpa);

@@ -113,55 +113,72 @@ void vm_dma_backend_unlock(vmapple_dma_backend *dma)
     pthread_mutex_unlock(&dma->lock);
 }
 
-int vm_dma_backend_map_locked(vmapple_dma_backend *dma, uint64_t gpa, void *host, uint64_t len,
-                              uint32_t flags, uint64_t *bus_addr, uint64_t *bus_len)
+/* Why a map was refused before the backend was asked (cold: kept out of the batch loop). */
+static __attribute__((noinline, cold)) int map_refused(vmapple_dma_backend *dma, uint64_t gpa,
+                                                       uint64_t len)
 {
-    uint64_t addr = 0, blen = 0;
     int ret;
 
-    if (vm_unlikely(len == 0 || !vm_range_ok(gpa, len))) {
+    if (len == 0 || !vm_range_ok(gpa, len)) {
         return dma_error(dma, -EINVAL, "map: %llu bytes at 0x%llx %s", (unsigned long long)len,
                          (unsigned long long)gpa, len ? "wrap around" : "(empty)");
     }
     if (dma->max_mappings && dma->mappings >= dma->max_mappings) {
         ret = dma_error(dma, -ENOSPC, "%s: %u live mappings, the limit (max_mappings) is %u",
                         dma->name, dma->mappings, dma->max_mappings);
-        goto fail;
-    }
-    if (dma->max_bytes && len > dma->max_bytes - dma->bytes) {
+    } else {
         ret = dma_error(dma, -ENOSPC,
                         "%s: %llu bytes registered, %llu more would pass the limit (max_bytes) "
                         "of %llu",
                         dma->name, (unsigned long long)dma->bytes, (unsigned long long)len,
                         (unsigned long long)dma->max_bytes);
-        goto fail;
     }
-    ret = dma->ops.map(dma->opaque, gpa, host, len, flags, &addr, &blen);
+    dma->failed_maps++;
+    return ret;
+}
+
+/* The backend failed, or answered a range no guest may be given. */
+static __attribute__((noinline, cold)) int map_failed(vmapple_dma_backend *dma, int ret,
+                                                      uint64_t gpa, uint64_t len, uint64_t addr,
+                                                      uint64_t blen)
+{
     if (ret > 0) {
         ret = -EIO;
     }
     if (ret < 0) {
         dma_error(dma, ret, "%s: map of %llu bytes at 0x%llx failed: %s", dma->name,
                   (unsigned long long)len, (unsigned long long)gpa, vmapple_strerror(ret));
-        goto fail;
-    }
-    if (blen == 0 || blen > len || !vm_range_ok(addr, blen)) {
+    } else {
         /* A backend bug: never hand a nonsensical range to the guest. */
         dma->ops.unmap(dma->opaque, gpa, len, addr, blen);
         ret = dma_error(dma, -EIO, "%s: map answered %llu bytes at bus 0x%llx for %llu bytes",
                         dma->name, (unsigned long long)blen, (unsigned long long)addr,
                         (unsigned long long)len);
-        goto fail;
+    }
+    dma->failed_maps++;
+    return ret;
+}
+
+int vm_dma_backend_map_locked(vmapple_dma_backend *dma, uint64_t gpa, void *host, uint64_t len,
+                              uint32_t flags, uint64_t *bus_addr, uint64_t *bus_len)
+{
+    uint64_t addr = 0, blen = 0;
+    int ret;
+
+    if (vm_unlikely(len == 0 || !vm_range_ok(gpa, len) ||
+                    (dma->max_mappings && dma->mappings >= dma->max_mappings) ||
+                    (dma->max_bytes && len > dma->max_bytes - dma->bytes))) {
+        return map_refused(dma, gpa, len);
+    }
+    ret = dma->ops.map(dma->opaque, gpa, host, len, flags, &addr, &blen);
+    if (vm_unlikely(ret != 0 || blen == 0 || blen > len || !vm_range_ok(addr, blen))) {
+        return map_failed(dma, ret, gpa, len, addr, blen);
     }
     dma->mappings++;
     dma->bytes += len;
     *bus_addr = addr;
     *bus_len = blen;
     return 0;
-
-fail:
-    dma->failed_maps++;
-    return ret;
 }
 
 int vm_dma_backend_unmap_locked(vmapple_dma_backend *dma, uint64_t gpa, uint64_t len,
@@ -335,10 +352,15 @@ static uint64_t first_used(const struct sim_dart *d, uint64_t from, uint64_t to)
 
 static void mark_pages(struct sim_dart *d, uint64_t from, uint64_t n, bool used)
 {
+    if (from % 64 + n <= 64) {
+        uint64_t mask = (UINT64_MAX >> (64 - n)) << (from % 64);
+        d->bitmap[from / 64] = used ? d->bitmap[from / 64] | mask : d->bitmap[from / 64] & ~mask;
+        return;
+    }
     for (uint64_t p = from; p < from + n;) {
         uint64_t bit = p % 64;
         uint64_t take = VM_MIN(64 - bit, from + n - p);
-        uint64_t mask = (take == 64 ? UINT64_MAX : ((1ull << take) - 1)) << bit;
+        uint64_t mask = (UINT64_MAX >> (64 - take)) << bit;
         if (used) {
             d->bitmap[p / 64] |= mask;
         } else {
@@ -374,18 +396,25 @@ static int dart_map(void *opaque, uint64_t gpa, void *host, uint64_t len, uint32
     struct sim_dart *d = opaque;
     uint64_t off = gpa & (DART_PAGE - 1);
     uint64_t n = (off + len + DART_PAGE - 1) / DART_PAGE;
-    uint64_t p;
+    uint64_t p, word_mask = 0;
     uint32_t idx;
     struct dart_record *r;
 
     (void)host;
     (void)flags;
-    p = find_run(d, d->cursor, d->pages, n);
-    if (p == UINT64_MAX) {
-        p = find_run(d, 0, d->pages, n);
-    }
-    if (p == UINT64_MAX) {
-        return -ENOSPC; /* the window is fragmented */
+    p = d->cursor | 1;
+    /* Most mappings are small and the pages after the cursor free: one word to test and set. */
+    if (p % 64 + n <= 64 && p < d->pages && n <= d->pages - p &&
+        (d->bitmap[p / 64] & ((UINT64_MAX >> (64 - n)) << (p % 64))) == 0) {
+        word_mask = (UINT64_MAX >> (64 - n)) << (p % 64);
+    } else {
+        p = find_run(d, d->cursor, d->pages, n);
+        if (p == UINT64_MAX) {
+            p = find_run(d, 0, d->pages, n);
+        }
+        if (p == UINT64_MAX) {
+            return -ENOSPC; /* the window is fragmented */
+        }
     }
     if (d->free_head != DART_NO_RECORD) {
         idx = d->free_head;
@@ -409,7 +438,11 @@ static int dart_map(void *opaque, uint64_t gpa, void *host, uint64_t len, uint32
     r->npages = n;
     r->bus = d->bus_base + p * DART_PAGE + off;
     d->rec_of_page[p] = idx + 1;
-    mark_pages(d, p, n, true);
+    if (word_mask) {
+        d->bitmap[p / 64] |= word_mask;
+    } else {
+        mark_pages(d, p, n, true);
+    }
     d->cursor = p + n;
     *bus_addr = r->bus;
     *bus_len = len;

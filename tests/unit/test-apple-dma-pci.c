@@ -719,6 +719,7 @@ struct rec_backend {
     int fail_map;   /* errno to answer */
     int fail_unmap; /* errno to answer */
     uint64_t bogus_len;
+    unsigned wrong_host; /* maps whose host pointer was not the guest's RAM at gpa */
 };
 
 static int rec_map(void *opaque, uint64_t gpa, void *host, uint64_t len, uint32_t flags,
@@ -732,6 +733,9 @@ static int rec_map(void *opaque, uint64_t gpa, void *host, uint64_t len, uint32_
     r->last_len = len;
     r->last_flags = flags;
     r->live_at_map = r->h ? r->h->maps_live : 0;
+    if (r->h && host != mock_ram(r->h, gpa, len)) {
+        r->wrong_host++;
+    }
     if (r->fail_map) {
         return r->fail_map;
     }
@@ -851,6 +855,44 @@ static void test_host_backend_long_map(void **state)
     assert_ptr_equal(r.last_host, mock_ram(h, gpa, len));
     assert_true(r.live_at_map > 0);
     assert_int_equal(h->maps_live, 0); /* released when the doorbell returns */
+    vmapple_device_destroy(g.dev);
+    vmapple_dma_backend_release(o.dma);
+    mock_host_free(h);
+}
+
+/*
+ * One batch whose buffers hop between more areas than the device keeps
+ * windows open for, out of order: every entry's host pointer is still the
+ * guest's RAM at its gpa, and every window is released with the doorbell.
+ */
+static void test_host_backend_window_hops(void **state)
+{
+    enum { AREAS = 7, N = 300 };
+    struct rec_backend r = { 0 };
+    vmapple_apple_dma_pci_options o = VMAPPLE_APPLE_DMA_PCI_OPTIONS_INIT;
+    struct adp_guest g = { 0 };
+    struct mock_host *h = mock_host_new(RAM_BASE, 32ull << 20);
+
+    (void)state;
+    h->allow_map = true;
+    r.h = h;
+    o.dma = rec_new(&r);
+    assert_int_equal(vmapple_apple_dma_pci_create(mock_host_ops(), h, &o, &g.dev), 0);
+    g.h = h;
+    g.cmd = CMD;
+    g.req = REQ;
+    g.resp = RESP;
+    adp_enable(&g);
+    for (uint32_t i = 0; i < N; i++) {
+        /* Areas 4 MiB apart, visited in a scrambled order. */
+        uint32_t area = (i * 5 + i / 7) % AREAS;
+        uint64_t gpa = RAM_BASE + (4ull << 20) + area * (4ull << 20) + (i % 97) * 0x1000 + i % 61;
+        adp_put_map(&g, i, gpa, 0x800 + i, 0);
+    }
+    assert_int_equal(adp_ring(&g, ADP_MAP, N), ADP_OK);
+    assert_int_equal(r.maps, N);
+    assert_int_equal(r.wrong_host, 0);
+    assert_int_equal(h->maps_live, 0);
     vmapple_device_destroy(g.dev);
     vmapple_dma_backend_release(o.dma);
     mock_host_free(h);
@@ -1132,6 +1174,7 @@ int main(void)
         cmocka_unit_test(test_sim_dart_limits),
         cmocka_unit_test(test_host_backend),
         cmocka_unit_test(test_host_backend_long_map),
+        cmocka_unit_test(test_host_backend_window_hops),
         cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_save_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_option_mismatch, setup, teardown),

@@ -182,6 +182,93 @@ static void test_sim_dart_unmap(void **state)
     vmapple_dma_backend_release(dma);
 }
 
+/*
+ * Random MAP and UNMAP traffic on a small window, against a model of its
+ * pages: each mapping takes free pages starting on an odd page, keeps the
+ * offset in its page, and the window refuses (ENOSPC) only when the byte
+ * limit would be passed or no such run of free pages exists. Small windows
+ * make the allocator wrap, cross bitmap words and fall off its fast path.
+ */
+static void test_sim_dart_churn(void **state)
+{
+    enum { MAPS = 48, ITER = 20000 };
+    const uint64_t page = VMAPPLE_SIM_DART_PAGE, base = 0x200000000ull;
+    vmapple_sim_dart_options o = VMAPPLE_SIM_DART_OPTIONS_INIT;
+    struct {
+        uint64_t gpa, len, bus;
+    } live[MAPS];
+    static uint8_t used[4096];
+    uint64_t seed = 0xfeedbeef, bytes = 0, pages;
+    unsigned nr = 0, maps = 0, unmaps = 0, refused = 0;
+    vmapple_dma_backend *dma;
+
+    (void)state;
+    o.max_mappings = MAPS;
+    o.max_bytes = 1ull << 20;
+    o.bus_base = base;
+    assert_int_equal(vmapple_dma_backend_create_sim_dart(&o, &dma), 0);
+    /* The window's size as documented: twice the bytes plus four pages a mapping, plus 2. */
+    pages = 2 * (o.max_bytes / page) + 4ull * MAPS + 2;
+    assert_true(pages <= sizeof(used));
+    for (int it = 0; it < ITER; it++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        if (nr < MAPS && (nr == 0 || (seed >> 60) < 9)) {
+            uint64_t gpa = 0x70000000ull + ((seed >> 8) % 0x10000000ull);
+            uint64_t len = 1 + (seed >> 33) % (5 * page);
+            uint64_t off = gpa % page, n = (off + len + page - 1) / page, bus, blen;
+            int ret = vmapple_dma_backend_map(dma, gpa, NULL, len, 0, &bus, &blen);
+            if (ret == -ENOSPC) {
+                /* Refused: over the byte limit, or no odd-started run of n free pages. */
+                if (bytes + len <= o.max_bytes) {
+                    for (uint64_t p = 1; p + n <= pages; p += 2) {
+                        uint64_t k = 0;
+                        while (k < n && !used[p + k]) {
+                            k++;
+                        }
+                        assert_true(k < n);
+                    }
+                }
+                refused++;
+                continue;
+            }
+            assert_int_equal(ret, 0);
+            assert_int_equal(blen, len);
+            assert_int_equal(bus % page, off);
+            assert_true(bus >= base);
+            assert_int_equal(((bus - base) / page) % 2, 1);
+            assert_true((bus - base) / page + n <= pages);
+            for (uint64_t p = (bus - base) / page, k = 0; k < n; k++) {
+                assert_int_equal(used[p + k], 0);
+                used[p + k] = 1;
+            }
+            live[nr].gpa = gpa;
+            live[nr].len = len;
+            live[nr].bus = bus;
+            nr++;
+            bytes += len;
+            maps++;
+        } else {
+            unsigned i = (unsigned)((seed >> 20) % nr);
+            uint64_t off = live[i].bus % page, n = (off + live[i].len + page - 1) / page;
+            assert_int_equal(
+                vmapple_dma_backend_unmap(dma, live[i].gpa, live[i].len, live[i].bus, live[i].len),
+                0);
+            for (uint64_t p = (live[i].bus - base) / page, k = 0; k < n; k++) {
+                used[p + k] = 0;
+            }
+            bytes -= live[i].len;
+            live[i] = live[--nr];
+            unmaps++;
+        }
+        assert_int_equal(occupancy(dma).mappings, nr);
+        assert_int_equal(occupancy(dma).bytes, bytes);
+    }
+    /* The traffic did what it is for: thousands of each, and some refusals. */
+    assert_true(maps > 5000 && unmaps > 5000);
+    assert_true(refused > 0);
+    vmapple_dma_backend_release(dma);
+}
+
 static void test_sim_dart_options(void **state)
 {
     vmapple_sim_dart_options o = VMAPPLE_SIM_DART_OPTIONS_INIT;
@@ -305,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_identity),           cmocka_unit_test(test_sim_dart_defaults),
         cmocka_unit_test(test_sim_dart_addresses), cmocka_unit_test(test_sim_dart_unmap),
         cmocka_unit_test(test_sim_dart_options),   cmocka_unit_test(test_host_callbacks),
+        cmocka_unit_test(test_sim_dart_churn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
