@@ -27,11 +27,14 @@
  * Config write policy (vmapple_vfio_apple_config_write()): bytes of the write
  * that fall on COMMAND (0x04, 0x05) are forwarded one byte at a time, so bus
  * master and memory enable reach the device; a write that touches STATUS
- * (0x06, 0x07) or the BARs (0x10 .. 0x27) is otherwise dropped and reported
- * done (the host owns address decoding: reprogramming it makes the device
- * fall off the bus); a write that touches neither is forwarded as it is
- * (capabilities, MSI, MSI-X, PCIe); a write that touches COMMAND and other
- * bytes but no STATUS or BAR byte is forwarded one byte at a time. Sizes
+ * (0x06, 0x07), the BARs (0x10 .. 0x27) or the expansion ROM BAR
+ * (0x30 .. 0x33) is otherwise dropped and reported done (the host owns
+ * address decoding: reprogramming it makes the device fall off the bus; the
+ * ROM BAR is dropped too although the platform's list stops at 0x27, as it
+ * decodes host addresses the same way and the ROM region is not offered); a
+ * write that touches none of these is forwarded as it is (capabilities, MSI,
+ * MSI-X, PCIe); a write that touches COMMAND and other bytes but no
+ * host-owned byte is forwarded one byte at a time. Sizes
  * other than 1, 2 and 4 are refused. The VMM's PCI layer still virtualises
  * what the guest sees of BARs and of the MSI/MSI-X capabilities, as any vfio
  * VMM does; this object decides what reaches the device.

@@ -18,6 +18,7 @@
 #define CFG_STATUS       0x06
 #define CFG_BAR0         0x10
 #define CFG_BAR_END      0x27 /* last byte of BAR5 */
+#define CFG_ROM_BAR      0x30 /* expansion ROM base address, 4 bytes */
 #define CFG_CAP_PTR      0x34
 #define CFG_STATUS_CAPS  0x10
 #define CFG_CAP_ID_MSIX  0x11
@@ -771,10 +772,15 @@ static bool cfg_is_command(uint32_t o)
     return o == CFG_COMMAND || o == CFG_COMMAND + 1;
 }
 
-/* STATUS and the BARs: owned by the host (address decoding). */
+/*
+ * STATUS, the BARs and the expansion ROM BAR: owned by the host (address
+ * decoding). The spec's list stops at 0x27, but the ROM BAR decodes host
+ * addresses just the same, and the ROM region is not offered (size 0).
+ */
 static bool cfg_is_host_owned(uint32_t o)
 {
-    return o == CFG_STATUS || o == CFG_STATUS + 1 || (o >= CFG_BAR0 && o <= CFG_BAR_END);
+    return o == CFG_STATUS || o == CFG_STATUS + 1 || (o >= CFG_BAR0 && o <= CFG_BAR_END) ||
+           (o >= CFG_ROM_BAR && o < CFG_ROM_BAR + 4);
 }
 
 VMAPPLE_API int vmapple_vfio_apple_config_write(vmapple_vfio_apple *pt, uint32_t offset,
@@ -799,7 +805,8 @@ VMAPPLE_API int vmapple_vfio_apple_config_write(vmapple_vfio_apple *pt, uint32_t
     }
     /*
      * COMMAND bytes always reach the device, one at a time; the rest of a
-     * write that touches STATUS or a BAR is dropped (and reported done).
+     * write that touches STATUS or a BAR (ROM included) is dropped (and
+     * reported done).
      */
     for (uint32_t i = 0; i < size; i++) {
         uint32_t o = offset + i;

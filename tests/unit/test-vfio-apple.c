@@ -388,6 +388,14 @@ static void test_write_filter_cases(void **state)
     EXPECT_DROPPED(0x26, 4, 0xffffffff);
     EXPECT(0x28, 4, 0xabcd, { 0x28, 4, 0xabcd });
     EXPECT(0x2c, 2, 0x1111, { 0x2c, 2, 0x1111 });
+    /* The expansion ROM BAR 0x30 .. 0x33 decodes host addresses too: dropped. */
+    EXPECT(0x2c, 4, 0x22221111, { 0x2c, 4, 0x22221111 });
+    EXPECT(0x2f, 1, 0x33, { 0x2f, 1, 0x33 });
+    EXPECT_DROPPED(0x30, 4, 0xfffff801);
+    EXPECT_DROPPED(0x2e, 4, 0xffffffff);
+    EXPECT_DROPPED(0x33, 1, 0xff);
+    EXPECT_DROPPED(0x32, 4, 0x12345678);
+    EXPECT(0x34, 1, 0x40, { 0x34, 1, 0x40 });
     /* Capabilities, MSI-X, PCIe: forwarded. */
     EXPECT(0x3c, 1, 0x2a, { 0x3c, 1, 0x2a });
     EXPECT(MSIX_CAP + 2, 2, 0x8010, { MSIX_CAP + 2, 2, 0x8010 });
@@ -426,7 +434,7 @@ static void test_write_filter_sweep(void **state)
     struct fixture *f = *state;
     static const uint32_t sizes[] = { 1, 2, 4 };
 
-    for (uint32_t off = 0; off < 0x30; off++) {
+    for (uint32_t off = 0; off < 0x40; off++) {
         for (unsigned s = 0; s < 3; s++) {
             uint32_t size = sizes[s], value = 0x44332211u & (uint32_t)((1ull << (8 * size)) - 1);
             struct fwd want[4];
@@ -435,7 +443,7 @@ static void test_write_filter_sweep(void **state)
             for (uint32_t i = 0; i < size; i++) {
                 uint32_t b = off + i;
                 cmd |= b == 4 || b == 5;
-                owned |= b == 6 || b == 7 || (b >= 0x10 && b < 0x28);
+                owned |= b == 6 || b == 7 || (b >= 0x10 && b < 0x28) || (b >= 0x30 && b < 0x34);
             }
             if (!cmd && !owned) {
                 want[n++] = (struct fwd){ off, size, value };
