@@ -457,7 +457,8 @@ VMAPPLE_API int vmapple_vfio_apple_get_irq_count(vmapple_vfio_apple *pt, uint32_
  * @param in_use the vectors the VMM will deliver (bit v of in_use[v / 64]),
  *               e.g. those with a message programmed; ignored for INTx
  *               (bit 0) and NONE. NULL: none.
- * The backend's mask becomes in_use (MSI, MSI-X), bit 0 (INTx) or nothing.
+ * The backend's mask becomes in_use (MSI, MSI-X) without the vectors from
+ * @p enabled up, which are never delivered; bit 0 (INTx); or nothing.
  * @return 0; -EINVAL for NULL, an unknown type or @p enabled above the count;
  *         the backend's irq_set_mask errno (the mode is then unchanged).
  */

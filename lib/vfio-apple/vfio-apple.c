@@ -1010,6 +1010,13 @@ VMAPPLE_API int vmapple_vfio_apple_set_irqs(vmapple_vfio_apple *pt, uint32_t typ
         if (in_use) {
             memcpy(mask, in_use, sizeof(mask));
         }
+        /* Vectors from `enabled` up are never delivered: unmasking them only wakes us. */
+        for (uint32_t w = 0; w < 4; w++) {
+            uint32_t first = w * 64;
+            mask[w] &= enabled >= first + 64 ? ~0ull
+                       : enabled > first     ? (1ull << (enabled - first)) - 1
+                                             : 0;
+        }
         break;
     default:
         return pt_error(pt, -EINVAL, "set_irqs: unknown type %u", type);
