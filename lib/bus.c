@@ -177,7 +177,12 @@ VMAPPLE_API int vmapple_bus_map_device(vmapple_bus *bus, vmapple_device *dev)
         if (ret < 0) {
             char saved[VM_ERROR_LEN];
             memcpy(saved, bus->last_error, sizeof(saved));
-            vmapple_bus_unmap_device(bus, dev);
+            /* Only what this call mapped: ranges the host mapped before stay. */
+            for (uint32_t j = 0; j < i; j++) {
+                if (dev->regions[j].base != VMAPPLE_NO_BASE) {
+                    vmapple_bus_unmap(bus, dev->regions[j].base);
+                }
+            }
             memcpy(bus->last_error, saved, sizeof(saved));
             vm_set_thread_error(saved);
             return ret;

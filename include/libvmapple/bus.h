@@ -77,7 +77,8 @@ VMAPPLE_API int vmapple_bus_map_region(vmapple_bus *bus, vmapple_device *dev, ui
 
 /**
  * Map every region of @p dev that has a base in the vmapple map, at that
- * base. All or nothing: on failure nothing of @p dev is mapped.
+ * base. All or nothing: on failure the ranges this call mapped are removed
+ * again (ranges of @p dev mapped by earlier calls, such as a BAR, stay).
  * @return 0, or an error of vmapple_bus_map_region().
  */
 VMAPPLE_API int vmapple_bus_map_device(vmapple_bus *bus, vmapple_device *dev);

@@ -165,6 +165,25 @@ static void test_map_device_all_or_nothing(void **state)
     assert_int_equal(vmapple_bus_count_ranges(f->bus), 1);
 }
 
+/* A failed map_device takes back only what it mapped, not the device's earlier ranges. */
+static void test_map_device_failure_keeps_earlier(void **state)
+{
+    struct fixture *f = *state;
+    vmapple_bus_range r = VMAPPLE_BUS_RANGE_INIT;
+
+    assert_int_equal(vmapple_bus_map_region(f->bus, f->dev, 1, 0xa0000000ull), 0);
+    assert_int_equal(
+        vmapple_bus_map_handler(f->bus, "squatter", TESTDEV_BASE + 0x10, 4, NULL, NULL, NULL), 0);
+    assert_int_equal(vmapple_bus_map_device(f->bus, f->dev), -EEXIST);
+    assert_int_equal(vmapple_bus_count_ranges(f->bus), 2);
+    assert_int_equal(vmapple_bus_lookup(f->bus, 0xa0000000ull, &r), 0);
+    assert_string_equal(r.name, "mem");
+    /* Once the squatter leaves, the device maps, its "mem" range still in place. */
+    assert_int_equal(vmapple_bus_unmap(f->bus, TESTDEV_BASE + 0x10), 0);
+    assert_int_equal(vmapple_bus_map_device(f->bus, f->dev), 0);
+    assert_int_equal(vmapple_bus_count_ranges(f->bus), 2);
+}
+
 static void test_handlers(void **state)
 {
     struct fixture *f = *state;
@@ -326,6 +345,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_map_device_at_vmapple_base, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlap_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_device_all_or_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_device_failure_keeps_earlier, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handlers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unmapped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unmap, setup, teardown),
