@@ -263,16 +263,33 @@ void vm_pci_msix_notify(struct vm_pci_function *pci, uint16_t vector)
     msix_send(pci, vector);
 }
 
-/* Deliver what became deliverable after an unmask, enable or bus-master change. */
-static void msix_flush_pending(struct vm_pci_function *pci)
+/*
+ * Deliver what became deliverable among vectors [first, last] after an
+ * unmask, enable or bus-master change. A table write passes only the
+ * entries it touched: a guest programming every vector costs O(n), not
+ * O(n^2). PBA bytes with nothing pending are skipped whole.
+ */
+static void msix_flush_range(struct vm_pci_function *pci, uint32_t first, uint32_t last)
 {
     if (!vm_pci_msix_enabled(pci) || !vm_pci_bus_master(pci)) {
         return;
     }
-    for (uint16_t v = 0; v < pci->msix_vectors; v++) {
-        if ((pci->msix_pba[v / 8] >> (v % 8)) & 1 && !msix_masked(pci, v)) {
-            msix_send(pci, v);
+    for (uint32_t v = first; v <= last;) {
+        if (v % 8 == 0 && pci->msix_pba[v / 8] == 0) {
+            v += 8;
+            continue;
         }
+        if ((pci->msix_pba[v / 8] >> (v % 8)) & 1 && !msix_masked(pci, (uint16_t)v)) {
+            msix_send(pci, (uint16_t)v);
+        }
+        v++;
+    }
+}
+
+static void msix_flush_pending(struct vm_pci_function *pci)
+{
+    if (pci->msix_vectors) {
+        msix_flush_range(pci, 0, pci->msix_vectors - 1u);
     }
 }
 
@@ -295,20 +312,23 @@ void vm_pci_msix_mmio_write(struct vm_pci_function *pci, uint64_t offset, uint32
 {
     uint64_t t0 = pci->msix_table_off;
     uint64_t rel;
+    uint32_t first, last;
 
     /* The PBA is read-only; so is everything outside the table. */
     if (offset < t0 || offset + size > t0 + msix_table_bytes(pci)) {
         return;
     }
     rel = offset - t0;
+    first = (uint32_t)(rel / PCI_MSIX_ENTRY_SIZE);
+    last = (uint32_t)((rel + size - 1) / PCI_MSIX_ENTRY_SIZE);
     vm_st_le(pci->msix_table + rel, size, value);
     /* Only the mask bit of Vector Control is writable; the rest is reserved. */
-    for (uint64_t e = rel / PCI_MSIX_ENTRY_SIZE; e <= (rel + size - 1) / PCI_MSIX_ENTRY_SIZE; e++) {
+    for (uint32_t e = first; e <= last; e++) {
         uint8_t *ctrl = pci->msix_table + e * PCI_MSIX_ENTRY_SIZE + 12;
         ctrl[0] &= PCI_MSIX_ENTRY_CTRL_MASK;
         ctrl[1] = ctrl[2] = ctrl[3] = 0;
     }
-    msix_flush_pending(pci);
+    msix_flush_range(pci, first, last);
 }
 
 int vm_pci_config_read(struct vm_pci_function *pci, uint32_t offset, uint32_t size, uint32_t *value)

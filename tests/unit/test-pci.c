@@ -324,6 +324,24 @@ static void test_msix(void **state)
     /* The table size field is read-only. */
     cfg_wr(f->dev, cap + 2, 2, 0x87ff);
     assert_int_equal(cfg_rd(f->dev, cap + 2, 2), 0x8003);
+    /* Two masked pending vectors: each unmask delivers its own, nothing else does. */
+    msix_program(f->dev, 3, 0xfee01000, 0x4043, true);
+    assert_int_equal(vmapple_device_write(f->dev, 1, 16 + 12, 4, 1), 0);
+    bar0_wr(f->dev, 0x08, 1);
+    bar0_wr(f->dev, 0x08, 3);
+    assert_int_equal(f->h->nr_msi, 4);
+    assert_int_equal(vmapple_device_read(f->dev, 1, 0x800, 8, &v), 0);
+    assert_int_equal(v, 0xa);
+    assert_int_equal(vmapple_device_write(f->dev, 1, 3 * 16 + 12, 4, 0), 0);
+    assert_int_equal(f->h->nr_msi, 5);
+    assert_int_equal(f->h->msi[4].data, 0x4043);
+    assert_int_equal(vmapple_device_write(f->dev, 1, 2 * 16, 8, 0xfee02000), 0);
+    assert_int_equal(f->h->nr_msi, 5);
+    assert_int_equal(vmapple_device_read(f->dev, 1, 0x800, 8, &v), 0);
+    assert_int_equal(v, 0x2);
+    assert_int_equal(vmapple_device_write(f->dev, 1, 16 + 12, 4, 0), 0);
+    assert_int_equal(f->h->nr_msi, 6);
+    assert_int_equal(f->h->msi[5].data, 0x4041);
 }
 
 static void test_reset(void **state)
