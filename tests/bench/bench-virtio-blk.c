@@ -14,13 +14,15 @@
  * MB/s and IOPS lines (bench.h format) with the raw figure as the limit:
  * the median of 3 interleaved runs of each side (the machine may be shared).
  * The file (256 MiB, in $TMPDIR or /tmp) is written first so both sides read
- * from the page cache.
+ * from the page cache. The round trip of a wake-up between two threads is
+ * printed first: it is what any hand-off to a worker costs on this machine.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,6 +218,65 @@ static struct result run_lib(bool write, bool random, uint32_t bs, unsigned qd, 
     return r;
 }
 
+/*
+ * What handing a request to another thread costs here: the round trip of an
+ * eventfd ping-pong between two threads (two wake-ups), with both threads on
+ * one CPU and on two. Asynchronous I/O pays one or two wake-ups per hand-off,
+ * so this bounds what workers can gain on this machine.
+ */
+static int pp_go, pp_back;
+
+static void pin(pthread_t t, int cpu)
+{
+    cpu_set_t set;
+
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(t, sizeof(set), &set);
+}
+
+static void *pp_thread(void *p)
+{
+    uint64_t v;
+
+    for (int i = 0; i < 2000; i++) {
+        if (read(pp_go, &v, 8) != 8 || write(pp_back, &v, 8) != 8) {
+            break;
+        }
+    }
+    return p;
+}
+
+/* Microseconds per round trip; the partner thread on `cpu` (the caller on CPU 0). */
+static double wakeup_round_trip_us(int cpu)
+{
+    cpu_set_t saved;
+    pthread_t t;
+    uint64_t v = 1, t0;
+    int i;
+
+    pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved);
+    pp_go = eventfd(0, EFD_CLOEXEC);
+    pp_back = eventfd(0, EFD_CLOEXEC);
+    if (pp_go < 0 || pp_back < 0 || pthread_create(&t, NULL, pp_thread, NULL) != 0) {
+        return -1;
+    }
+    pin(pthread_self(), 0);
+    pin(t, cpu);
+    t0 = bench_now_ns();
+    for (i = 0; i < 2000; i++) {
+        if (write(pp_go, &v, 8) != 8 || read(pp_back, &v, 8) != 8) {
+            break;
+        }
+    }
+    t0 = bench_now_ns() - t0;
+    pthread_join(t, NULL);
+    pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+    close(pp_go);
+    close(pp_back);
+    return (double)t0 / i / 1000.0;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -319,6 +380,12 @@ int main(int argc, char **argv)
     close(fd);
     printf("# virtio-blk vs raw pread/pwrite on %s (%llu MiB, page cache), %.1f s per case\n", path,
            (unsigned long long)(FILE_SIZE >> 20), seconds);
+    printf("# thread wake-up round trip (eventfd ping-pong): %.1f us on one CPU",
+           wakeup_round_trip_us(0));
+    if (sysconf(_SC_NPROCESSORS_ONLN) > 1) {
+        printf(", %.1f us across two", wakeup_round_trip_us(1));
+    }
+    printf("\n");
     run_case("seqread-1m-qd1-t1", false, false, 1 << 20, 1, 1);
     run_case("seqwrite-1m-qd1-t1", true, false, 1 << 20, 1, 1);
     run_case("seqread-1m-qd4-t4", false, false, 1 << 20, 4, 4);
