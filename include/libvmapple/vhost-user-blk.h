@@ -100,6 +100,8 @@ typedef struct vmapple_vhost_user_blk_options {
      * size_max, whichever is larger.
      */
     uint64_t max_bounce_bytes;
+    /** Worker polling before sleep, 0..10000 us; default 0 (see virtio-blk.h). */
+    uint32_t worker_poll_us;
 } vmapple_vhost_user_blk_options;
 
 #define VMAPPLE_VHOST_USER_BLK_OPTIONS_INIT VMAPPLE_SIZED_INIT(vmapple_vhost_user_blk_options)

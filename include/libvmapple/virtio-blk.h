@@ -199,6 +199,16 @@ typedef struct vmapple_virtio_blk_options {
      * and at most 1 GiB.
      */
     uint64_t max_bounce_bytes;
+    /**
+     * Asynchronous mode, worker threads: microseconds a worker that runs out
+     * of requests keeps watching for new ones before it sleeps (one worker
+     * at a time), 0..10000; default 0 (sleep at once). A hand-off to a
+     * sleeping worker on another CPU costs a wake-up: a few microseconds on
+     * bare metal, tens in many VMs (bench-virtio-blk prints it). Polling
+     * spends CPU to skip that wake-up when requests follow each other
+     * closely, as in sequential writes at queue depth 1.
+     */
+    uint32_t worker_poll_us;
 } vmapple_virtio_blk_options;
 
 #define VMAPPLE_VIRTIO_BLK_OPTIONS_INIT VMAPPLE_SIZED_INIT(vmapple_virtio_blk_options)
@@ -236,6 +246,8 @@ typedef struct vmapple_virtio_blk_stats {
     uint64_t bounce_bytes; /**< bounce buffer bytes in use now */
     uint64_t bounce_peak;  /**< the most bounce buffer bytes ever in use at once */
     uint64_t bounced;      /**< requests whose data went through a bounce buffer */
+    /** Times a polling worker found work without sleeping (worker_poll_us). */
+    uint64_t worker_polled;
 } vmapple_virtio_blk_stats;
 
 #define VMAPPLE_VIRTIO_BLK_STATS_INIT VMAPPLE_SIZED_INIT(vmapple_virtio_blk_stats)

@@ -156,6 +156,7 @@ static int to_blk_options(const vmapple_vhost_user_blk_options *v, bool sync,
     o->blk_size = v->blk_size;
     o->serial = v->serial;
     o->max_bounce_bytes = v->max_bounce_bytes;
+    o->worker_poll_us = v->worker_poll_us;
     if (!o->max_bounce_bytes) {
         /* At least one request of the largest size (the engine's 16 MiB otherwise). */
         uint64_t largest = (uint64_t)o->seg_max * (o->size_max ? o->size_max : 64u << 10);

@@ -10,7 +10,8 @@
  *
  * Cases: 1 MiB sequential read and write (queue depth = threads = 1 and 4),
  * 4 KiB random read at queue depth 1 (1 thread) and 32 (4 threads); each for
- * the thread pool and, when built with liburing, io_uring. Every case prints
+ * the thread pool (default options, and with worker_poll_us = 100) and, when
+ * built with liburing, io_uring. Every case prints
  * MB/s and IOPS lines (bench.h format) with the raw figure as the limit:
  * the median of 3 interleaved runs of each side (the machine may be shared).
  * The file (256 MiB, in $TMPDIR or /tmp) is written first so both sides read
@@ -119,7 +120,7 @@ static struct result run_raw(bool write, bool random, uint32_t bs, unsigned thre
 
 /* Library: the device with `threads` workers, `qd` requests kept in flight. */
 static struct result run_lib(bool write, bool random, uint32_t bs, unsigned qd, unsigned threads,
-                             uint32_t engine, bool *ok)
+                             uint32_t engine, uint32_t poll_us, bool *ok)
 {
     struct mock_host *h = mock_host_new(RAM_BASE, RAM_SIZE);
     vmapple_blockdev_file_options fo = VMAPPLE_BLOCKDEV_FILE_OPTIONS_INIT;
@@ -146,6 +147,7 @@ static struct result run_lib(bool write, bool random, uint32_t bs, unsigned qd, 
     o.io_mode = VMAPPLE_VIRTIO_BLK_IO_ASYNC;
     o.io_threads = threads;
     o.io_engine = engine;
+    o.worker_poll_us = poll_us;
     o.size_max = 1u << 20;
     o.seg_max = 64;
     o.max_bounce_bytes = 64ull << 20;
@@ -304,13 +306,15 @@ static void run_case(const char *name, bool write, bool random, uint32_t bs, uns
 {
     static const struct {
         const char *tag;
-        uint32_t engine;
+        uint32_t engine, poll_us;
     } engines[] = {
-        { "threads", VMAPPLE_VIRTIO_BLK_ENGINE_THREADS },
-        { "io_uring", VMAPPLE_VIRTIO_BLK_ENGINE_IO_URING },
+        { "threads", VMAPPLE_VIRTIO_BLK_ENGINE_THREADS, 0 },
+        { "io_uring", VMAPPLE_VIRTIO_BLK_ENGINE_IO_URING, 0 },
+        { "threads-poll100us", VMAPPLE_VIRTIO_BLK_ENGINE_THREADS, 100 },
     };
-    double raw_ops[ROUNDS], lib_ops[2][ROUNDS];
-    bool have[2] = { true, true };
+    enum { NE = sizeof(engines) / sizeof(engines[0]) };
+    double raw_ops[ROUNDS], lib_ops[NE][ROUNDS];
+    bool have[NE] = { true, true, true };
 
     if (only && !strstr(name, only)) {
         return;
@@ -320,14 +324,15 @@ static void run_case(const char *name, bool write, bool random, uint32_t bs, uns
         settle();
         raw = run_raw(write, random, bs, threads);
         raw_ops[round] = raw.ops / raw.secs;
-        for (unsigned e = 0; e < 2; e++) {
+        for (unsigned e = 0; e < NE; e++) {
             bool ok;
             struct result lib;
             if (!have[e]) {
                 continue;
             }
             settle();
-            lib = run_lib(write, random, bs, qd, threads, engines[e].engine, &ok);
+            lib =
+                run_lib(write, random, bs, qd, threads, engines[e].engine, engines[e].poll_us, &ok);
             if (!ok) {
                 printf("# %s: engine %s unavailable (%s)\n", name, engines[e].tag,
                        vmapple_last_error());
@@ -338,7 +343,7 @@ static void run_case(const char *name, bool write, bool random, uint32_t bs, uns
         }
     }
     qsort(raw_ops, ROUNDS, sizeof(double), cmp_double);
-    for (unsigned e = 0; e < 2; e++) {
+    for (unsigned e = 0; e < NE; e++) {
         char n[160];
         if (!have[e]) {
             continue;

@@ -398,6 +398,7 @@ static void test_create_errors(void **state)
     BAD(serial, "123456789012345678901", "option serial");
     BAD(serial, "bad\tserial", "option serial");
     BAD(max_bounce_bytes, 4096, "option max_bounce_bytes");
+    BAD(worker_poll_us, 10001, "option worker_poll_us");
     BAD(flags, 0x100, "option flags");
 #undef BAD
     o = base_opts(f);
@@ -1685,6 +1686,56 @@ static void test_reset_drops_queued_work(void **state)
     assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_IN, 2, DATA, 512, NULL), S_OK);
 }
 
+/*
+ * worker_poll_us: requests at queue depth 1 find the worker still polling
+ * (counted in worker_polled) instead of waking it, and the data is right;
+ * without the option no worker ever polls.
+ */
+static void test_worker_poll(void **state)
+{
+    struct fx *f = *state;
+    vmapple_virtio_blk_options o = base_opts(f);
+    vmapple_virtio_blk_stats s;
+    uint8_t *buf = ram(f, DATA);
+
+    o.io_threads = 2;
+    o.worker_poll_us = 10000; /* 10 ms: far longer than the 1 ms between requests */
+    fx_device(f, &o);
+    fx_driver(f, ALL_FEATURES);
+    for (int i = 0; i < 20; i++) {
+        /* A pause, so the worker is back waiting (polling) when the request comes. */
+        usleep(1000);
+        memset(buf, 0x40 + i, 4096);
+        assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_OUT, (uint64_t)i * 8, DATA, 4096, NULL),
+                         S_OK);
+    }
+    for (int i = 0; i < 20; i++) {
+        usleep(1000);
+        memset(buf, 0, 4096);
+        assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_IN, (uint64_t)i * 8, DATA, 4096, NULL),
+                         S_OK);
+        assert_int_equal(buf[0], 0x40 + i);
+        assert_int_equal(buf[4095], 0x40 + i);
+    }
+    stats(f, &s);
+    /* 40 requests, each arriving 1 ms into a 10 ms poll (a loaded machine may miss some). */
+    assert_true(s.worker_polled >= 20);
+    assert_int_equal(s.requests, 40);
+
+    /* The default: workers sleep at once. */
+    o.worker_poll_us = 0;
+    fx_device(f, &o);
+    fx_driver(f, ALL_FEATURES);
+    for (int i = 0; i < 10; i++) {
+        usleep(1000);
+        assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_IN, (uint64_t)i * 8, DATA, 4096, NULL),
+                         S_OK);
+    }
+    stats(f, &s);
+    assert_int_equal(s.worker_polled, 0);
+    assert_int_equal(s.requests, 10);
+}
+
 static void test_bounce_limit(void **state)
 {
     struct fx *f = *state;
@@ -1977,6 +2028,7 @@ int main(void)
         ASYNC2(test_poll_fd_every_engine),
         ALL4(test_direct_volume),
         ASYNC2(test_reset_drops_queued_work),
+        ASYNC2(test_worker_poll),
         ASYNC2(test_bounce_limit),
         SYNC1(test_bounce_sync),
         ALL4(test_mapped_split),

@@ -106,6 +106,8 @@ static void usage(FILE *f)
             "  --size-max N       bytes per segment advertised, 4096 to 4 MiB (default 64 KiB)\n"
             "  --serial S         GET_ID serial, at most 20 characters\n"
             "  --io-engine E      auto (default), threads or io_uring\n"
+            "  --worker-poll-us N a worker polls N us for work before sleeping, 0 to 10000\n"
+            "                     (default 0; spends CPU to skip wake-ups, see virtio-blk.h)\n"
             "  --once             exit when the first front end disconnects\n"
             "  --verbose          debug log lines\n"
             "  --quiet            errors and warnings only\n"
@@ -271,6 +273,7 @@ int main(int argc, char **argv)
         O_SIZE_MAX,
         O_SERIAL,
         O_ENGINE,
+        O_POLL,
         O_ONCE,
         O_VERBOSE,
         O_QUIET,
@@ -293,6 +296,7 @@ int main(int argc, char **argv)
         { "size-max", required_argument, NULL, O_SIZE_MAX },
         { "serial", required_argument, NULL, O_SERIAL },
         { "io-engine", required_argument, NULL, O_ENGINE },
+        { "worker-poll-us", required_argument, NULL, O_POLL },
         { "once", no_argument, NULL, O_ONCE },
         { "verbose", no_argument, NULL, O_VERBOSE },
         { "quiet", no_argument, NULL, O_QUIET },
@@ -390,6 +394,11 @@ int main(int argc, char **argv)
             } else {
                 say(VMAPPLE_LOG_ERROR, "option --io-engine: '%s' is not auto, threads or io_uring",
                     optarg);
+                return 2;
+            }
+            break;
+        case O_POLL:
+            if (parse_uint("--worker-poll-us", optarg, 0, 10000, &o.worker_poll_us) < 0) {
                 return 2;
             }
             break;

@@ -49,6 +49,7 @@ class VhostUserBlkOptions(ctypes.Structure):
         ("blk_size", ctypes.c_uint32),
         ("serial", ctypes.c_char_p),
         ("max_bounce_bytes", ctypes.c_uint64),
+        ("worker_poll_us", ctypes.c_uint32),
     ]
 
 
@@ -81,8 +82,8 @@ class VhostUserBlk(Closeable):
     no_indirect, no_event_idx (bools) or flags, barrier_mode ("flush",
     "drain", "none"), num_queues, max_queue_size, io_engine ("auto",
     "threads", "io_uring"), io_threads, seg_max, size_max, blk_size, serial
-    (str), max_bounce_bytes. Zero means the default for every numeric
-    option. Log lines (also from ring threads) go to @host's logs.
+    (str), max_bounce_bytes, worker_poll_us. Zero means the default for
+    every numeric option. Log lines (also from ring threads) go to @host's logs.
     """
 
     def __init__(self, host: Host | None = None, *, read_only: bool = False,

@@ -94,6 +94,7 @@ class VirtioBlkOptions(ctypes.Structure):
         ("subsystem_id", ctypes.c_uint16),
         ("serial", ctypes.c_char_p),
         ("max_bounce_bytes", ctypes.c_uint64),
+        ("worker_poll_us", ctypes.c_uint32),
     ]
 
 
@@ -101,7 +102,7 @@ class VirtioBlkStatsC(ctypes.Structure):
     _fields_ = [("size", ctypes.c_uint32), ("in_flight", ctypes.c_uint32)] + [
         (name, ctypes.c_uint64) for name in (
             "requests", "read_bytes", "write_bytes", "flushes", "barriers", "io_errors",
-            "unsupported", "bounce_bytes", "bounce_peak", "bounced")]
+            "unsupported", "bounce_bytes", "bounce_peak", "bounced", "worker_polled")]
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class VirtioBlkStats:
     bounce_bytes: int  #: bounce buffer bytes in use now
     bounce_peak: int
     bounced: int  #: requests whose data went through a bounce buffer
+    worker_polled: int  #: times a polling worker found work without sleeping
 
 
 _get_stats = _native.optional(
@@ -189,8 +191,8 @@ class VirtioBlk(PciFunction):
     io_threads, io_engine ("auto", "threads", "io_uring"), barrier_mode
     ("flush", "drain", "none"), msix_vectors, queue_size, seg_max,
     size_max, blk_size, class_code, subsystem_vendor_id, subsystem_id,
-    serial (str), max_bounce_bytes. Zero means the default for every
-    numeric option.
+    serial (str), max_bounce_bytes, worker_poll_us. Zero means the default
+    for every numeric option.
     """
 
     TYPE = DeviceType.VIRTIO_BLK

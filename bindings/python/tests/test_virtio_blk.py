@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import select
+import time
 
 import pytest
 
@@ -169,6 +170,18 @@ def test_asynchronous_io(mem, vol, mapped):
         assert st.bounced > 0  # without mem_map the data went through bounce buffers
 
 
+def test_worker_poll(mem, vol):
+    """worker_poll_us reaches the device: a request 1 ms after the last finds the worker polling."""
+    d = VirtioBlk(vm.Host(mem, mem_map=True), variant="root", blockdev=vol, io_mode="async",
+                  io_threads=1, worker_poll_us=10000)
+    drv = VirtioBlkDriver(d, mem)
+    for n in range(10):
+        time.sleep(0.001)
+        assert drv.write(n, bytes([n]) * 512) == S_OK
+        assert vol.data[n * 512:(n + 1) * 512] == bytes([n]) * 512
+    assert d.stats().worker_polled >= 5
+
+
 def test_raising_volume_callbacks(mem):
     def read(off, n):
         if off == 0:
@@ -275,6 +288,8 @@ def test_option_errors(mem, vol):
         VirtioBlk(host, variant="root", blockdev=vol, queue_size=100)
     with pytest.raises(vm.VmappleError, match="serial"):
         VirtioBlk(host, variant="root", blockdev=vol, serial="s" * 21)
+    with pytest.raises(vm.VmappleError, match="worker_poll_us"):
+        VirtioBlk(host, variant="root", blockdev=vol, io_mode="async", worker_poll_us=10001)
     with pytest.raises(ValueError, match="root, aux"):
         VirtioBlk(host, variant="system", blockdev=vol)
     with pytest.raises(TypeError, match="Blockdev"):

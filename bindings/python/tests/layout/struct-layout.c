@@ -157,6 +157,7 @@ int main(void)
     F(vmapple_virtio_blk_options, subsystem_id);
     F(vmapple_virtio_blk_options, serial);
     F(vmapple_virtio_blk_options, max_bounce_bytes);
+    F(vmapple_virtio_blk_options, worker_poll_us);
 
     S(vmapple_virtio_blk_stats);
     F(vmapple_virtio_blk_stats, in_flight);
@@ -170,6 +171,7 @@ int main(void)
     F(vmapple_virtio_blk_stats, bounce_bytes);
     F(vmapple_virtio_blk_stats, bounce_peak);
     F(vmapple_virtio_blk_stats, bounced);
+    F(vmapple_virtio_blk_stats, worker_polled);
 
     S(vmapple_vhost_user_blk_options);
     F(vmapple_vhost_user_blk_options, variant);
@@ -185,6 +187,7 @@ int main(void)
     F(vmapple_vhost_user_blk_options, blk_size);
     F(vmapple_vhost_user_blk_options, serial);
     F(vmapple_vhost_user_blk_options, max_bounce_bytes);
+    F(vmapple_vhost_user_blk_options, worker_poll_us);
 
     S(vmapple_dma_ops);
     F(vmapple_dma_ops, map);
