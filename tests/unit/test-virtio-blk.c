@@ -1718,8 +1718,13 @@ static void test_worker_poll(void **state)
         assert_int_equal(buf[4095], 0x40 + i);
     }
     stats(f, &s);
-    /* 40 requests, each arriving 1 ms into a 10 ms poll (a loaded machine may miss some). */
-    assert_true(s.worker_polled >= 20);
+    /*
+     * 40 requests, each arriving 1 ms into a 10 ms poll. A loaded machine
+     * (parallel tests, sanitizers) may deschedule the poller past its window
+     * now and then, so a quarter of them is required; without polling the
+     * count is exactly 0 (below).
+     */
+    assert_true(s.worker_polled >= 10);
     assert_int_equal(s.requests, 40);
 
     /* The default: workers sleep at once. */

