@@ -66,7 +66,7 @@ int vm_pci_add_bar(struct vm_pci_function *pci, uint32_t bar, uint32_t region, u
     uint64_t mask;
 
     if (bar >= VM_PCI_NUM_BARS || (is64 && bar + 1 >= VM_PCI_NUM_BARS) || size < 16 ||
-        (size & (size - 1)) || (!is64 && size > (1ull << 31)) || pci->bars[bar].present ||
+        !vm_is_pow2(size) || (!is64 && size > (1ull << 31)) || pci->bars[bar].present ||
         (is64 && pci->bars[bar + 1].present)) {
         return -EINVAL;
     }

@@ -3,6 +3,7 @@
 #ifndef VMAPPLE_UTIL_H
 #define VMAPPLE_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -106,6 +107,12 @@ static inline void vm_st_le(void *p, unsigned size, uint64_t v)
 static inline uint64_t vm_size_mask(unsigned size)
 {
     return size >= 8 ? UINT64_MAX : ((1ull << (size * 8)) - 1);
+}
+
+/* A power of two (and not 0): ring sizes, BAR sizes, block sizes. */
+static inline bool vm_is_pow2(uint64_t v)
+{
+    return v && !(v & (v - 1));
 }
 
 static inline int vm_access_size_ok(uint32_t size)

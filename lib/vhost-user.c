@@ -827,7 +827,7 @@ static int on_vring_state(struct vm_vhu *v, struct vhu_msg *m)
     num = ld32(m, 4);
     switch (m->request) {
     case VHU_SET_VRING_NUM:
-        if (num == 0 || (num & (num - 1)) || num > v->s.max_queue_size) {
+        if (!vm_is_pow2(num) || num > v->s.max_queue_size) {
             return proto_error(v, m, "ring %u: size %u is not a power of two up to %u", r->index,
                                num, v->s.max_queue_size);
         }

@@ -428,7 +428,7 @@ static void common_write(struct vm_virtio_pci *vp, uint64_t off, uint32_t size, 
         if (!q) {
             break;
         }
-        if (q->enabled || v == 0 || (v & (v - 1)) || v > q->max_size) {
+        if (q->enabled || !vm_is_pow2(v) || v > q->max_size) {
             vm_guest_error(vp->dev, "virtio: queue %u size %llu refused (max %u%s)",
                            vp->queue_select, (unsigned long long)v, q->max_size,
                            q->enabled ? ", queue enabled" : ", a power of two");

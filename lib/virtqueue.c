@@ -56,7 +56,7 @@ void vm_vq_init(struct vm_vq *vq, vmapple_device *dev)
 int vm_vq_check_layout(uint16_t size, uint64_t desc, uint64_t avail, uint64_t used,
                        const char **why)
 {
-    if (size == 0 || (size & (size - 1)) || size > VM_VQ_MAX_SIZE) {
+    if (!vm_is_pow2(size) || size > VM_VQ_MAX_SIZE) {
         *why = "queue size is not a power of two up to 32768";
         return -EINVAL;
     }

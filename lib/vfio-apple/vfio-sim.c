@@ -413,7 +413,7 @@ static int sim_check_function(const vmapple_vfio_sim_function *fn)
             return sim_error(-EINVAL, "function: bar_flags[%u] 0x%x (only _64 and _PREFETCH)", i,
                              fl);
         }
-        if (sz && (sz < 16 || sz > SIM_MAX_BAR || (sz & (sz - 1)))) {
+        if (sz && (sz < 16 || sz > SIM_MAX_BAR || !vm_is_pow2(sz))) {
             return sim_error(-EINVAL,
                              "function: bar_size[%u] %llu is not a power of two in 16 .. 1 GiB", i,
                              (unsigned long long)sz);

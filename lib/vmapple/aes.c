@@ -805,9 +805,15 @@ static int aes_save(vmapple_device *dev, struct vm_state_writer *w)
     return 0;
 }
 
+/* 0 (no key) or an AES key length in bytes. */
+static bool aes_key_len_ok(uint32_t len)
+{
+    return len == 0 || len == 16 || len == 24 || len == 32;
+}
+
 static bool aes_key_valid(const struct aes_key *k)
 {
-    if (k->len != 0 && k->len != 16 && k->len != 24 && k->len != 32) {
+    if (!aes_key_len_ok(k->len)) {
         return false;
     }
     for (unsigned i = k->len; i < AES_MAX_KEY; i++) {
@@ -985,8 +991,7 @@ static int aes_setup_builtin_keys(struct aes_engine *s)
         const vmapple_aes_builtin_key *given = &s->opts.builtin_keys[n - 1];
         struct aes_key *k = &s->builtin[n];
 
-        if (given->length != 0 && given->length != 16 && given->length != 24 &&
-            given->length != 32) {
+        if (!aes_key_len_ok(given->length)) {
             return vm_error_named("aes", NULL, -EINVAL,
                                   "option builtin_keys[%u].length is %u; it must be 0 (default), "
                                   "16, 24 or 32",

@@ -136,7 +136,7 @@ static int to_blk_options(const vmapple_vhost_user_blk_options *v, bool sync,
         return opt_error("option num_queues is %u: 1 to %u", v->num_queues,
                          VMAPPLE_VHOST_USER_BLK_MAX_QUEUES);
     }
-    if (qs < VM_BLK_MIN_QUEUE_SIZE || qs > VM_BLK_MAX_QUEUE_SIZE || (qs & (qs - 1))) {
+    if (qs < VM_BLK_MIN_QUEUE_SIZE || qs > VM_BLK_MAX_QUEUE_SIZE || !vm_is_pow2(qs)) {
         return opt_error("option max_queue_size is %u: a power of two from %u to %u", qs,
                          VM_BLK_MIN_QUEUE_SIZE, VM_BLK_MAX_QUEUE_SIZE);
     }

@@ -1283,11 +1283,6 @@ void vm_blkq_quiesce(struct vm_blkq *b, bool keep)
 
 #define opt_error(...) vm_error_named(who, NULL, -EINVAL, __VA_ARGS__)
 
-static bool is_pow2(uint64_t v)
-{
-    return v && !(v & (v - 1));
-}
-
 static int check_options(vmapple_virtio_blk_options *o, const char *who)
 {
     const uint32_t known_flags = VMAPPLE_VIRTIO_BLK_READ_ONLY | VMAPPLE_VIRTIO_BLK_NO_DISCARD |
@@ -1331,7 +1326,7 @@ static int check_options(vmapple_virtio_blk_options *o, const char *who)
                          VBLK_MIN_MSIX, VBLK_MAX_MSIX);
     }
     o->queue_size = o->queue_size ? o->queue_size : VBLK_DEF_QUEUE_SIZE;
-    if (!is_pow2(o->queue_size) || o->queue_size < VM_BLK_MIN_QUEUE_SIZE ||
+    if (!vm_is_pow2(o->queue_size) || o->queue_size < VM_BLK_MIN_QUEUE_SIZE ||
         o->queue_size > VM_BLK_MAX_QUEUE_SIZE) {
         return opt_error("option queue_size is %u: a power of two from %u to %u", o->queue_size,
                          VM_BLK_MIN_QUEUE_SIZE, VM_BLK_MAX_QUEUE_SIZE);
@@ -1349,7 +1344,7 @@ static int check_options(vmapple_virtio_blk_options *o, const char *who)
     /* A volume with direct I/O may need larger blocks: the driver is told. */
     o->blk_size =
         o->blk_size ? o->blk_size : VM_MAX(VBLK_SECTOR, vm_blockdev_direct_align(o->blockdev));
-    if (!is_pow2(o->blk_size) || o->blk_size < 512 || o->blk_size > 4096) {
+    if (!vm_is_pow2(o->blk_size) || o->blk_size < 512 || o->blk_size > 4096) {
         return opt_error("option blk_size is %u: 512, 1024, 2048 or 4096", o->blk_size);
     }
     if (o->blk_size < vm_blockdev_direct_align(o->blockdev)) {

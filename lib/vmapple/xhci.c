@@ -33,11 +33,6 @@ static struct xhci_policy *to_xhci(vmapple_device *dev)
     return vm_container_of(dev, struct xhci_policy, dev);
 }
 
-static bool xhci_power_of_two(uint32_t v)
-{
-    return v != 0 && (v & (v - 1)) == 0;
-}
-
 /* Why `s` is not a state the controller can be in, or NULL. */
 static const char *xhci_irq_invalid(const struct xhci_irq *s)
 {
@@ -45,7 +40,7 @@ static const char *xhci_irq_invalid(const struct xhci_irq *s)
         return "unknown flags";
     }
     if (s->flags & VMAPPLE_XHCI_MSI_ENABLED) {
-        if (!xhci_power_of_two(s->msi_vectors) || s->msi_vectors > VMAPPLE_XHCI_MAX_MSI_VECTORS) {
+        if (!vm_is_pow2(s->msi_vectors) || s->msi_vectors > VMAPPLE_XHCI_MAX_MSI_VECTORS) {
             return "msi_vectors must be a power of two from 1 to 32 while MSI is enabled";
         }
     } else if (s->msi_vectors != 0) {
