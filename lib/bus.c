@@ -345,7 +345,6 @@ VMAPPLE_API int vmapple_bus_write(vmapple_bus *bus, uint64_t addr, uint32_t size
 static void fill_range(const struct bus_range *r, vmapple_bus_range *out)
 {
     vmapple_bus_range full;
-    uint32_t size = out->size;
 
     full.size = (uint32_t)sizeof(full);
     full.region = r->region;
@@ -353,9 +352,7 @@ static void fill_range(const struct bus_range *r, vmapple_bus_range *out)
     full.length = r->last - r->base + 1;
     full.name = r->name;
     full.device = r->dev;
-    /* Fill only what the caller's struct has room for. */
-    memcpy((uint8_t *)out + sizeof(uint32_t), (const uint8_t *)&full + sizeof(uint32_t),
-           VM_MIN(size, (uint32_t)sizeof(full)) - sizeof(uint32_t));
+    vm_fill_sized(out, &full, sizeof(full));
 }
 
 static bool range_out_ok(const vmapple_bus_range *range)

@@ -106,6 +106,13 @@ VM_HIDDEN int vm_device_init(vmapple_device *dev, const struct vmapple_device_cl
  */
 VM_HIDDEN int vm_copy_sized(void *dst, size_t known, const void *src, const char *what);
 /*
+ * Copy a filled-in versioned struct `full` (`full_size` bytes, the library's
+ * version) out to a caller's `out`, whose leading size field (at least 4,
+ * checked by the caller) says how much room it has: only that much is
+ * written, and the caller's size field is left as it is.
+ */
+VM_HIDDEN void vm_fill_sized(void *out, const void *full, size_t full_size);
+/*
  * Copy a callbacks struct of any size that starts with its size field into
  * `dst` (`known` bytes, size already set): unknown newer callbacks are
  * ignored. -EINVAL, nothing copied, when *given (the caller's size) is below 4.

@@ -39,6 +39,15 @@ int vm_copy_sized(void *dst, size_t known, const void *src, const char *what)
     return 0;
 }
 
+void vm_fill_sized(void *out, const void *full, size_t full_size)
+{
+    uint32_t room;
+
+    memcpy(&room, out, sizeof(room));
+    memcpy((uint8_t *)out + sizeof(uint32_t), (const uint8_t *)full + sizeof(uint32_t),
+           VM_MIN((size_t)room, full_size) - sizeof(uint32_t));
+}
+
 int vm_copy_ops(void *dst, size_t known, const void *src, uint32_t *given)
 {
     memcpy(given, src, sizeof(*given));

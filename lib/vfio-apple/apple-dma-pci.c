@@ -1040,8 +1040,6 @@ VMAPPLE_API int vmapple_apple_dma_pci_get_info(const vmapple_device *dev,
     v.host_device = a->opts.host_device;
     v.host_function = a->opts.host_function;
     v.doorbells = a->doorbells;
-    v.size = info->size;
-    memcpy((uint8_t *)info + sizeof(uint32_t), (const uint8_t *)&v + sizeof(uint32_t),
-           VM_MIN(info->size, (uint32_t)sizeof(v)) - sizeof(uint32_t));
+    vm_fill_sized(info, &v, sizeof(v));
     return 0;
 }

@@ -244,9 +244,7 @@ VMAPPLE_API int vmapple_dma_backend_get_occupancy(vmapple_dma_backend *dma,
     v.max_bytes = dma->max_bytes;
     v.failed_maps = dma->failed_maps;
     pthread_mutex_unlock(&dma->lock);
-    v.size = occ->size;
-    memcpy((uint8_t *)occ + sizeof(uint32_t), (const uint8_t *)&v + sizeof(uint32_t),
-           VM_MIN(occ->size, (uint32_t)sizeof(v)) - sizeof(uint32_t));
+    vm_fill_sized(occ, &v, sizeof(v));
     return 0;
 }
 

@@ -229,9 +229,7 @@ static int call_bar_info(vmapple_vfio_backend *b, struct vfio_conn *c, uint32_t 
     }
     ret = ret > 0 ? -EIO : ret;
     if (ret == 0) {
-        v.size = info->size;
-        memcpy((uint8_t *)info + sizeof(uint32_t), (const uint8_t *)&v + sizeof(uint32_t),
-               VM_MIN(info->size, (uint32_t)sizeof(v)) - sizeof(uint32_t));
+        vm_fill_sized(info, &v, sizeof(v));
     }
     return ret;
 }
@@ -254,9 +252,7 @@ VMAPPLE_API int vmapple_vfio_backend_get_function(vmapple_vfio_backend *b, uint3
     if (ret < 0) {
         return ret == -ENOENT ? ret : backend_error(b, ret, "get_function %u failed", index);
     }
-    v.size = info->size;
-    memcpy((uint8_t *)info + sizeof(uint32_t), (const uint8_t *)&v + sizeof(uint32_t),
-           VM_MIN(info->size, (uint32_t)sizeof(v)) - sizeof(uint32_t));
+    vm_fill_sized(info, &v, sizeof(v));
     return 0;
 }
 
@@ -960,9 +956,7 @@ VMAPPLE_API int vmapple_vfio_apple_get_region_info(vmapple_vfio_apple *pt, uint3
         v.region_size = VMAPPLE_VFIO_CONFIG_SIZE;
         v.flags = VMAPPLE_VFIO_REGION_READ | VMAPPLE_VFIO_REGION_WRITE;
     }
-    v.size = info->size;
-    memcpy((uint8_t *)info + sizeof(uint32_t), (const uint8_t *)&v + sizeof(uint32_t),
-           VM_MIN(info->size, (uint32_t)sizeof(v)) - sizeof(uint32_t));
+    vm_fill_sized(info, &v, sizeof(v));
     return 0;
 }
 

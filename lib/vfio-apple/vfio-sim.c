@@ -523,9 +523,7 @@ VMAPPLE_API int vmapple_vfio_sim_get_state(vmapple_vfio_sim *sim, uint32_t key,
     if (!f) {
         return sim_error(-ENODEV, "get_state: no function 0x%06x", key);
     }
-    v.size = state->size;
-    memcpy((uint8_t *)state + sizeof(uint32_t), (const uint8_t *)&v + sizeof(uint32_t),
-           VM_MIN(state->size, (uint32_t)sizeof(v)) - sizeof(uint32_t));
+    vm_fill_sized(state, &v, sizeof(v));
     return 0;
 }
 

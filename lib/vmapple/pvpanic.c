@@ -241,8 +241,6 @@ VMAPPLE_API int vmapple_pvpanic_get_counts(const vmapple_device *dev,
     full.crash_loaded = p->counts[1];
     full.shutdown = p->counts[2];
     full.unsupported_writes = p->unsupported_writes;
-    /* Fill only what the caller's struct has room for. */
-    memcpy((uint8_t *)counts + sizeof(uint32_t), (const uint8_t *)&full + sizeof(uint32_t),
-           VM_MIN(size, (uint32_t)sizeof(full)) - sizeof(uint32_t));
+    vm_fill_sized(counts, &full, sizeof(full));
     return 0;
 }

@@ -328,10 +328,10 @@ VMAPPLE_API int vmapple_vhost_user_blk_get_stats(vmapple_vhost_user_blk *be,
         sum.bounce_bytes += s.bounce_bytes;
         sum.bounce_peak = VM_MAX(sum.bounce_peak, s.bounce_peak);
         sum.bounced += s.bounced;
+        sum.worker_polled += s.worker_polled;
     }
     sum.size = (uint32_t)sizeof(sum);
-    memcpy((uint8_t *)stats + sizeof(uint32_t), (const uint8_t *)&sum + sizeof(uint32_t),
-           VM_MIN((size_t)given, sizeof(sum)) - sizeof(uint32_t));
+    vm_fill_sized(stats, &sum, sizeof(sum));
     return 0;
 }
 

@@ -312,7 +312,6 @@ VMAPPLE_API int vmapple_virtio_blk_get_stats(vmapple_device *dev, vmapple_virtio
                         given);
     }
     vm_blkq_get_stats(to_vblk(dev)->q, &s);
-    memcpy((uint8_t *)stats + sizeof(uint32_t), (const uint8_t *)&s + sizeof(uint32_t),
-           VM_MIN((size_t)given, sizeof(s)) - sizeof(uint32_t));
+    vm_fill_sized(stats, &s, sizeof(s));
     return 0;
 }

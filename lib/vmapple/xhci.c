@@ -260,15 +260,6 @@ static bool xhci_out_size_ok(uint32_t size)
     return size >= 2 * sizeof(uint32_t);
 }
 
-static void xhci_fill_sized(void *out, const void *full, size_t full_size)
-{
-    uint32_t size;
-
-    memcpy(&size, out, sizeof(size));
-    memcpy((uint8_t *)out + sizeof(uint32_t), (const uint8_t *)full + sizeof(uint32_t),
-           VM_MIN((size_t)size, full_size) - sizeof(uint32_t));
-}
-
 VMAPPLE_API int vmapple_xhci_policy_set_irq_state(vmapple_device *dev,
                                                   const vmapple_xhci_irq_state *state)
 {
@@ -318,7 +309,7 @@ VMAPPLE_API int vmapple_xhci_policy_get_irq_state(const vmapple_device *dev,
     full.flags = x->irq.flags;
     full.msi_vectors = x->irq.msi_vectors;
     full.msix_vectors = x->irq.msix_vectors;
-    xhci_fill_sized(state, &full, sizeof(full));
+    vm_fill_sized(state, &full, sizeof(full));
     return 0;
 }
 
@@ -353,6 +344,6 @@ VMAPPLE_API int vmapple_xhci_policy_route(vmapple_device *dev,
                         request->size);
     }
     xhci_route_event(x, req.interrupter, &full);
-    xhci_fill_sized(route, &full, sizeof(full));
+    vm_fill_sized(route, &full, sizeof(full));
     return 0;
 }

@@ -905,6 +905,8 @@ static void test_create_errors(void **state)
         { offsetof(vmapple_vhost_user_blk_options, blk_size), 600, "option blk_size" },
         { offsetof(vmapple_vhost_user_blk_options, barrier_mode), 3, "option barrier_mode" },
         { offsetof(vmapple_vhost_user_blk_options, flags), 0x100, "option flags" },
+        { offsetof(vmapple_vhost_user_blk_options, worker_poll_us), 10001,
+          "option worker_poll_us" },
     };
 
     assert_int_equal(vmapple_vhost_user_blk_create(NULL, NULL, NULL, &be), -EINVAL);
