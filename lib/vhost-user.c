@@ -468,7 +468,7 @@ static int ring_start(struct vm_vhu *v, struct vhu_ring *r, const struct vhu_msg
     vm_vq_set_features(&r->vq, vm_vhu_has_feature(v, VIRTIO_F_INDIRECT_DESC),
                        vm_vhu_has_feature(v, VIRTIO_F_EVENT_IDX));
     /* Resume where the front end says the driver is, and where the used ring is. */
-    r->vq.last_avail = r->base;
+    vm_vq_set_last_avail(&r->vq, (uint16_t)r->base);
     /* copy_in: the front end's region offset may leave the index unaligned here. */
     copy_in(&idx, gpa_ptr(v, used + 2, 2), 2);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);

@@ -817,7 +817,7 @@ void vm_virtio_pci_load_commit(struct vm_virtio_pci *vp, struct vm_virtio_pci_sn
         q->device = s->q[i].device;
         if (q->enabled) {
             vm_vq_setup(&q->vq, q->size, q->desc, q->driver, q->device);
-            q->vq.last_avail = s->q[i].last_avail;
+            vm_vq_set_last_avail(&q->vq, s->q[i].last_avail);
             q->vq.used_idx = q->vq.published_used = s->q[i].used_idx;
             q->vq.signalled_used = s->q[i].signalled_used;
             q->vq.signalled_valid = s->q[i].signalled_valid;

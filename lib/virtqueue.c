@@ -212,6 +212,15 @@ int vm_vq_pending(struct vm_vq *vq)
     if (vq->broken) {
         return -EIO;
     }
+    /*
+     * Entries up to the idx read last time are known published (and were
+     * ordered by that read): no new look at the guest's idx, whose cache line
+     * the driver keeps writing, until they are consumed.
+     */
+    n = (uint16_t)(vq->shadow_avail - vq->last_avail);
+    if (n) {
+        return n;
+    }
     for (int tries = 0;; tries++) {
         if (avail_load16(vq, 2, &idx, __ATOMIC_ACQUIRE) < 0) {
             return vq_break(vq, "available ring is not guest memory at idx", 0, 0);
@@ -227,6 +236,7 @@ int vm_vq_pending(struct vm_vq *vq)
     }
     /* Entries and descriptors below idx are read only after idx itself. */
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    vq->shadow_avail = idx;
     return n;
 }
 

@@ -82,6 +82,7 @@ struct vm_vq {
     uint64_t desc_gpa, avail_gpa, used_gpa;
 
     uint16_t last_avail;     /* next available-ring slot to consume */
+    uint16_t shadow_avail;   /* the avail idx as last read: entries below it are published */
     uint16_t used_idx;       /* our used idx, published by vm_vq_publish() */
     uint16_t published_used; /* the used idx the guest can see */
     uint16_t signalled_used; /* used idx when we last decided about an interrupt */
@@ -122,6 +123,14 @@ VM_HIDDEN int vm_vq_setup(struct vm_vq *vq, uint16_t size, uint64_t desc, uint64
 VM_HIDDEN void vm_vq_set_features(struct vm_vq *vq, bool indirect, bool event_idx);
 /* Forget everything (a device reset); drops ring mappings. */
 VM_HIDDEN void vm_vq_reset(struct vm_vq *vq);
+/*
+ * Resume at available-ring slot `v` (state load, vhost-user SET_VRING_BASE):
+ * the next look at the guest's idx counts from there.
+ */
+static inline void vm_vq_set_last_avail(struct vm_vq *vq, uint16_t v)
+{
+    vq->last_avail = vq->shadow_avail = v;
+}
 
 /* Bracket a burst of ring accesses so the rings are mapped once. Nests. */
 VM_HIDDEN void vm_vq_begin(struct vm_vq *vq);

@@ -429,6 +429,50 @@ static void test_avail_idx_jump(void **state)
     assert_true(mock_log_contains(t->h, "available idx moved too far"));
 }
 
+/*
+ * The avail idx is read once per burst: entries published by that read are
+ * consumed without looking at the idx again (a driver cannot take them
+ * back), and it is read again once they are used up.
+ */
+static void test_avail_idx_read_once(void **state)
+{
+    struct t *t = *state;
+
+    for (uint16_t i = 0; i < 4; i++) {
+        set_desc(t, i, BUF + 0x100ull * i, 16, VIRTQ_DESC_F_WRITE, 0);
+        make_avail(t, i);
+    }
+    assert_int_equal(vm_vq_pending(&t->vq), 4);
+    /* A hostile driver moves its idx back: the four published entries still go. */
+    put16(t, AVAIL + 2, 2);
+    for (uint16_t i = 0; i < 4; i++) {
+        assert_int_equal(pop(t), 1);
+        assert_int_equal(t->chain.head, i);
+    }
+    /* Used up: the next look reads idx 2, behind the four consumed. */
+    mock_log_clear(t->h);
+    assert_int_equal(vm_vq_pending(&t->vq), -EIO);
+    assert_true(mock_log_contains(t->h, "available idx moved too far"));
+}
+
+/* Resuming at a slot (state load, vhost-user SET_VRING_BASE) forgets the idx read before. */
+static void test_set_last_avail(void **state)
+{
+    struct t *t = *state;
+
+    for (uint16_t i = 0; i < 3; i++) {
+        make_avail(t, 0);
+    }
+    assert_int_equal(vm_vq_pending(&t->vq), 3);
+    for (uint16_t i = 0; i < 4; i++) {
+        make_avail(t, 0);
+    }
+    vm_vq_set_last_avail(&t->vq, 5);
+    assert_int_equal(vm_vq_pending(&t->vq), 2);
+    vm_vq_set_last_avail(&t->vq, 7);
+    assert_int_equal(vm_vq_pending(&t->vq), 0);
+}
+
 static void test_rings_not_ram(void **state)
 {
     struct t *t = *state;
@@ -712,6 +756,8 @@ int main(void)
         BOTH(test_buffer_not_ram_is_not_checked_here),
         BOTH(test_chain_over_4g),
         BOTH(test_avail_idx_jump),
+        BOTH(test_avail_idx_read_once),
+        BOTH(test_set_last_avail),
         BOTH(test_rings_not_ram),
         BOTH(test_chain_capacity),
         cmocka_unit_test(test_layout_checks),
