@@ -207,7 +207,7 @@ static void test_sim_dart_churn(void **state)
     o.max_bytes = 1ull << 20;
     o.bus_base = base;
     assert_int_equal(vmapple_dma_backend_create_sim_dart(&o, &dma), 0);
-    /* The window's size as documented: twice the bytes plus four pages a mapping, plus 2. */
+    /* The window as dma-backend.c sizes it: twice the bytes plus four pages a mapping, plus 2. */
     pages = 2 * (o.max_bytes / page) + 4ull * MAPS + 2;
     assert_true(pages <= sizeof(used));
     for (int it = 0; it < ITER; it++) {
