@@ -159,7 +159,7 @@ struct vm_blkq {
     uint32_t in_workers; /* handed to workers, not yet on `done` */
     bool stopping;
     bool polling;      /* a worker is polling for work (at most one) */
-    uint32_t work_gen; /* atomic: bumped when work is queued or the pool stops */
+    uint32_t work_gen; /* bumped under lock when work comes for a poller or the pool stops */
     uint64_t poll_ns;  /* worker_poll_us */
     uint64_t polled;   /* atomic: requests a polling worker took without sleeping */
     pthread_t threads[VBLK_MAX_THREADS];
@@ -703,9 +703,11 @@ static void hand_to_workers(struct vm_blkq *b, struct blk_list *l, uint32_t n)
     }
     b->work.tail = l->tail;
     b->in_workers += n;
-    __atomic_add_fetch(&b->work_gen, 1, __ATOMIC_RELEASE);
-    /* A polling worker takes one without a wake-up (it rechecks under the lock). */
-    n -= b->polling ? 1 : 0;
+    if (b->polling) {
+        /* The polling worker takes one without a wake-up (it rechecks under the lock). */
+        __atomic_store_n(&b->work_gen, b->work_gen + 1, __ATOMIC_RELEASE);
+        n--;
+    }
     if (n >= b->nthreads) {
         pthread_cond_broadcast(&b->work_cond);
     } else {
@@ -1586,7 +1588,7 @@ void vm_blkq_destroy(struct vm_blkq *b)
     if (b->pool_ready) {
         pthread_mutex_lock(&b->lock);
         b->stopping = true;
-        __atomic_add_fetch(&b->work_gen, 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&b->work_gen, b->work_gen + 1, __ATOMIC_RELEASE);
         pthread_cond_broadcast(&b->work_cond);
         pthread_mutex_unlock(&b->lock);
         for (uint32_t i = 0; i < b->nthreads; i++) {
