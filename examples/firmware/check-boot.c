@@ -35,11 +35,11 @@ void check_boot(void)
     fw_check("psci-affinity", psci_call(PSCI_AFFINITY_INFO, 0, 0, 0) == 0, "the boot CPU is ON");
 
     /* The last bytes of RAM the host promised are there and keep what we store. */
-    ram_end = FW_RAM_BASE + p->ram_size;
+    ram_end = VMAPPLE_RAM_BASE + p->ram_size;
     last = (volatile uint64_t *)(uintptr_t)(ram_end - 8);
     *last = 0x0123456789abcdefull ^ ram_end;
     fw_check("ram-end", *last == (0x0123456789abcdefull ^ ram_end),
-             "RAM 0x%lx..0x%lx (%lu MiB) is writable to its last byte", (uint64_t)FW_RAM_BASE,
+             "RAM 0x%lx..0x%lx (%lu MiB) is writable to its last byte", (uint64_t)VMAPPLE_RAM_BASE,
              ram_end - 1, p->ram_size >> 20);
 
     fw_check_begin("uart");

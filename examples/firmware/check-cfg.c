@@ -5,6 +5,8 @@
  * region behaves as RAM (any access size, writes kept), and a machine reset
  * restores its initial image.
  */
+#include <libvmapple/cfg.h>
+
 #include "fw.h"
 
 #define CFG_VERSION  0x000
@@ -20,11 +22,9 @@
 #define CFG_UNK10    0x580
 #define CFG_SOC_NAME 0x584
 
-#define CFG_CPU_SLOTS 128u
-
 static uint64_t at(uint32_t off)
 {
-    return FW_CFG_BASE + off;
+    return VMAPPLE_CFG_BASE + off;
 }
 
 /* A NUL-terminated string of at most 31 characters at off, copied into buf. */
@@ -43,6 +43,7 @@ static bool cfg_string(uint32_t off, char *buf)
 void check_cfg(void)
 {
     const struct selftest_params *p = fw_params();
+    uint32_t version = mmio_read32(at(CFG_VERSION));
     uint32_t cpus = mmio_read32(at(CFG_NR_CPUS));
     uint64_t ecid = mmio_read64(at(CFG_ECID));
     uint64_t ram = mmio_read64(at(CFG_RAM_SIZE));
@@ -50,8 +51,7 @@ void check_cfg(void)
     char serial[32], unk8[32], model[32], soc[32];
     bool strings;
 
-    fw_check("version", mmio_read32(at(CFG_VERSION)) == 2, "version %u (VZ: 2)",
-             mmio_read32(at(CFG_VERSION)));
+    fw_check("version", version == 2, "version %u (VZ: 2)", version);
     fw_check("ecid", ecid == p->ecid, "ECID 0x%016lx, the host configured 0x%016lx", ecid, p->ecid);
     fw_check("ram-size", ram == p->ram_size, "RAM size %lu MiB, the machine has %lu MiB", ram >> 20,
              p->ram_size >> 20);
@@ -62,14 +62,14 @@ void check_cfg(void)
                  mmio_read32(at(CFG_UNK1 + 8)) == 0x20 && mmio_read32(at(CFG_UNK1 + 12)) == 0 &&
                  mmio_read32(at(CFG_UNK10)) == 1,
              "the fixed words at 0x008..0x014 and 0x580 hold 1, 1, 0x20, 0 and 1");
-    for (uint32_t i = 0; i < CFG_CPU_SLOTS; i++) {
+    for (uint32_t i = 0; i < VMAPPLE_CFG_COMPILED_MAX_CPUS; i++) {
         uint32_t id = mmio_read32(at(CFG_CPU_IDS + 4 * i));
         if (id != (i < cpus ? i : 0)) {
             bad_ids++;
         }
     }
     fw_check("cpu-ids", bad_ids == 0, "cpu_ids[i] = i for the %u CPUs, 0 in the other %u slots",
-             cpus, CFG_CPU_SLOTS - cpus);
+             cpus, VMAPPLE_CFG_COMPILED_MAX_CPUS - cpus);
     strings = cfg_string(CFG_SERIAL, serial) && cfg_string(CFG_UNK8, unk8) &&
               cfg_string(CFG_MODEL, model) && cfg_string(CFG_SOC_NAME, soc);
     fw_check("strings",
@@ -88,11 +88,23 @@ void check_cfg(void)
              "the scratch area keeps 8-, 2- and 1-byte writes and reads back at any size");
 }
 
-/* Before the machine reset: change what reset must restore. */
+/*
+ * Before the machine reset: change what reset must restore, and see the
+ * changes took, or the check after the reset proves nothing.
+ */
 void check_cfg_before_reset(void)
 {
+    uint64_t ecid;
+    uint32_t scratch;
+
     mmio_write64(at(CFG_ECID), ~fw_params()->ecid);
     mmio_write32(at(CFG_SCRATCH + 0x40), 0xdeadbeef);
+    ecid = mmio_read64(at(CFG_ECID));
+    scratch = mmio_read32(at(CFG_SCRATCH + 0x40));
+    fw_check("pre-reset", ecid == ~fw_params()->ecid && scratch == 0xdeadbeef,
+             "before SYSTEM_RESET: ECID overwritten with 0x%016lx (wrote 0x%016lx), scratch 0x%x "
+             "(wrote 0xdeadbeef)",
+             ecid, ~fw_params()->ecid, scratch);
 }
 
 void check_cfg_after_reset(void)

@@ -22,11 +22,13 @@ void check_gic(void)
 
     fw_check("gicv3", ((mmio_read32(FW_GICD_BASE + GICD_PIDR2) >> 4) & 0xf) == 3,
              "GICD_PIDR2.ArchRev says GICv3");
-    fw_check("lines", lines >= 32 + FW_SPI_PCI_INTX + 16,
+    fw_check("lines",
+             lines >= VMAPPLE_GIC_SPI_BASE + VMAPPLE_PCI_INTX_SPI_BASE + VMAPPLE_PCI_INTX_LINES,
              "%u interrupt IDs cover the AES SPI 0x%x and the PCI INTx SPIs 0x%x..0x%x", lines,
-             FW_SPI_AES, FW_SPI_PCI_INTX, FW_SPI_PCI_INTX + 15);
+             FW_SPI_AES, VMAPPLE_PCI_INTX_SPI_BASE,
+             VMAPPLE_PCI_INTX_SPI_BASE + VMAPPLE_PCI_INTX_LINES - 1);
 
-    for (uint32_t spi = 0; spi + 32 < lines; spi++) {
+    for (uint32_t spi = 0; spi + VMAPPLE_GIC_SPI_BASE < lines; spi++) {
         if (fw_spi_pending(spi)) {
             pending++;
         }
@@ -36,9 +38,9 @@ void check_gic(void)
 
     /* The distributor the checks rely on reports what is set pending. */
     mmio_write32(FW_GICD_BASE + GICD_CTLR, 0x12); /* ARE_NS | EnableGrp1NS */
-    mmio_write32(FW_GICD_BASE + GICD_SETSPI_NSR, probe + 32);
+    mmio_write32(FW_GICD_BASE + GICD_SETSPI_NSR, probe + VMAPPLE_GIC_SPI_BASE);
     pending = fw_spi_pending(probe);
-    mmio_write32(FW_GICD_BASE + GICD_CLRSPI_NSR, probe + 32);
+    mmio_write32(FW_GICD_BASE + GICD_CLRSPI_NSR, probe + VMAPPLE_GIC_SPI_BASE);
     fw_check("ispendr", pending && !fw_spi_pending(probe),
              "SETSPI/CLRSPI of SPI 0x%x show in GICD_ISPENDR", probe);
 }

@@ -59,17 +59,10 @@ const struct fw_pci_fn *fw_pci_slot(uint32_t slot)
     return NULL;
 }
 
-unsigned fw_pci_count(void)
-{
-    return nr_functions;
-}
-
-const struct fw_pci_fn *fw_pci_at(unsigned i)
-{
-    return i < nr_functions ? &functions[i] : NULL;
-}
-
-/* Size one BAR; returns the BARs it took (0 none, 1, or 2 for 64-bit). */
+/*
+ * Size one BAR; returns the BARs it took (1, or 2 for 64-bit), or 0 for a
+ * 64-bit BAR5, malformed: its upper half would be config 0x28, past the BARs.
+ */
 static unsigned size_bar(uint32_t slot, unsigned bar, uint64_t *size, bool *is64)
 {
     uint32_t reg = PCI_BAR0 + 4 * bar;
@@ -84,7 +77,11 @@ static unsigned size_bar(uint32_t slot, unsigned bar, uint64_t *size, bool *is64
         return 1; /* empty, or an I/O BAR (VZ has none): skip it */
     }
     *is64 = ((lo >> 1) & 3) == 2;
-    if (*is64 && bar < 5) {
+    if (*is64 && bar == 5) {
+        *size = 0;
+        return 0;
+    }
+    if (*is64) {
         uint32_t orig_hi = fw_pci_read32(slot, reg + 4);
         fw_pci_write32(slot, reg + 4, 0xffffffffu);
         hi = fw_pci_read32(slot, reg + 4);
@@ -128,6 +125,10 @@ void fw_pci_enumerate(void)
             bool is64 = false;
             unsigned used = size_bar(slot, bar, &size, &is64);
 
+            if (!used) {
+                f->bar_failed = true;
+                break;
+            }
             if (size) {
                 uint64_t at = (next + size - 1) & ~(size - 1);
                 if (at + size > FW_PCI_MMIO_BASE + FW_PCI_MMIO_SIZE) {

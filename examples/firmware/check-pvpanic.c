@@ -4,17 +4,17 @@
  * size. The device is used for real at the end: main.c writes PANICKED
  * when a check failed.
  */
-#include "fw.h"
+#include <libvmapple/pvpanic.h>
 
-#define PVPANIC_PANICKED     1u
-#define PVPANIC_CRASH_LOADED 2u
+#include "fw.h"
 
 void check_pvpanic(void)
 {
-    uint8_t b0 = mmio_read8(FW_PVPANIC_BASE), b1 = mmio_read8(FW_PVPANIC_BASE + 1);
-    uint16_t w = mmio_read16(FW_PVPANIC_BASE);
+    uint8_t b0 = mmio_read8(VMAPPLE_PVPANIC_BASE), b1 = mmio_read8(VMAPPLE_PVPANIC_BASE + 1);
+    uint16_t w = mmio_read16(VMAPPLE_PVPANIC_BASE);
 
-    fw_check("events", b0 == (PVPANIC_PANICKED | PVPANIC_CRASH_LOADED) && b1 == b0 && w == b0,
+    fw_check("events",
+             b0 == (VMAPPLE_PVPANIC_PANICKED | VMAPPLE_PVPANIC_CRASH_LOADED) && b1 == b0 && w == b0,
              "supported events 0x%x at offset 0, 0x%x at offset 1, 0x%x as 2 bytes (VZ's "
              "default: PANICKED | CRASH_LOADED)",
              b0, b1, w);

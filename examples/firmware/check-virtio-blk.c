@@ -9,6 +9,8 @@
  * area, FLUSH, APPLE_BARRIER, read-back, an unknown request type, and the
  * interrupt.
  */
+#include <libvmapple/virtio-blk.h>
+
 #include "fw.h"
 
 /* PCI and virtio-pci. */
@@ -37,6 +39,7 @@
 #define COMMON_Q_AVAILHI  0x2c
 #define COMMON_Q_USEDLO   0x30
 #define COMMON_Q_USEDHI   0x34
+#define COMMON_LEN        0x38 /* through queue_used_hi */
 
 #define STATUS_ACKNOWLEDGE 1
 #define STATUS_DRIVER      2
@@ -74,12 +77,12 @@ struct vq_desc {
 };
 
 struct vblk {
-    const char *name;
     const struct fw_pci_fn *fn;
     uint32_t kind;
     uint64_t common, notify, isr, device;
-    uint32_t notify_mult;
-    uint32_t features_lo; /* offered, bits 31:0 */
+    uint32_t notify_mult, notify_len;
+    uint64_t queue_notify; /* queue 0's doorbell, checked to lie in the notify structure */
+    uint32_t features_lo;  /* offered, bits 31:0 */
     uint16_t qsize;
     struct vq_desc *desc;
     uint8_t *avail, *used;
@@ -92,7 +95,10 @@ static uint64_t bar_address(const struct fw_pci_fn *f, uint8_t bar, uint32_t off
     return bar < 6 && f->bar_size[bar] ? f->bar[bar] + off : 0;
 }
 
-/* Find the virtio capabilities; false when one is missing or outside its BAR. */
+/*
+ * Find the virtio capabilities; false when one is missing, outside its BAR
+ * or shorter than the registers this driver touches.
+ */
 static bool find_caps(struct vblk *v)
 {
     uint32_t slot = v->fn->slot;
@@ -110,12 +116,13 @@ static bool find_caps(struct vblk *v)
             uint64_t a = bar_address(v->fn, bar, off);
 
             if (a && (uint64_t)off + len <= v->fn->bar_size[bar]) {
-                if (type == VIRTIO_PCI_CAP_COMMON && !v->common) {
+                if (type == VIRTIO_PCI_CAP_COMMON && !v->common && len >= COMMON_LEN) {
                     v->common = a;
                 } else if (type == VIRTIO_PCI_CAP_NOTIFY && !v->notify) {
                     v->notify = a;
+                    v->notify_len = len;
                     v->notify_mult = fw_pci_read32(slot, ptr + 16);
-                } else if (type == VIRTIO_PCI_CAP_ISR && !v->isr) {
+                } else if (type == VIRTIO_PCI_CAP_ISR && !v->isr && len >= 1) {
                     v->isr = a;
                 } else if (type == VIRTIO_PCI_CAP_DEVICE && !v->device && len >= 64) {
                     v->device = a;
@@ -135,8 +142,9 @@ static void set_status(struct vblk *v, uint8_t bits)
 /* Reset, negotiate VERSION_1, set up queue 0, DRIVER_OK. */
 static bool vblk_init(struct vblk *v, char *why, size_t len)
 {
+    uint64_t doorbell;
     uint32_t hi;
-    uint16_t max;
+    uint16_t max, noff;
 
     mmio_write8(v->common + COMMON_STATUS, 0);
     if (mmio_read8(v->common + COMMON_STATUS) != 0) {
@@ -170,6 +178,21 @@ static bool vblk_init(struct vblk *v, char *why, size_t len)
     }
     v->qsize = max < QSIZE ? max : QSIZE;
     mmio_write16(v->common + COMMON_Q_SIZE, v->qsize);
+    /*
+     * Both factors come from the device: a doorbell outside the notify
+     * structure would be a write to wherever they point. Read once; the
+     * offset is fixed while the queue lives.
+     */
+    noff = mmio_read16(v->common + COMMON_Q_NOFF);
+    doorbell = (uint64_t)noff * v->notify_mult;
+    if (doorbell + 2 > v->notify_len) {
+        fw_snprintf(why, len,
+                    "queue 0's notify offset %u x multiplier %u is past the %u-byte "
+                    "notify structure",
+                    noff, v->notify_mult, v->notify_len);
+        return false;
+    }
+    v->queue_notify = v->notify + doorbell;
     if (!v->desc) {
         v->desc = fw_alloc(16 * QSIZE, 16);
         v->avail = fw_alloc(6 + 2 * QSIZE, 2);
@@ -207,7 +230,7 @@ static bool vblk_init(struct vblk *v, char *why, size_t len)
 static uint8_t vblk_request(struct vblk *v, uint32_t type, uint64_t sector, void *data,
                             uint32_t len, bool device_writes)
 {
-    uint16_t noff, head = 0, n = 0, idx;
+    uint16_t head = 0, n = 0, idx;
     unsigned spins = 0;
 
     st_le32(v->hdr, type);
@@ -233,9 +256,7 @@ static uint8_t vblk_request(struct vblk *v, uint32_t type, uint64_t sector, void
     v->avail[2] = (uint8_t)v->avail_idx;
     v->avail[3] = (uint8_t)(v->avail_idx >> 8);
     fw_barrier();
-    mmio_write16(v->common + COMMON_Q_SELECT, 0);
-    noff = mmio_read16(v->common + COMMON_Q_NOFF);
-    mmio_write16(v->notify + (uint64_t)noff * v->notify_mult, 0);
+    mmio_write16(v->queue_notify, 0);
     /* A synchronous device completes inside the notify write; allow a little more. */
     while ((uint16_t)(v->used[2] | v->used[3] << 8) == v->used_idx && spins++ < 1000000) {
         fw_barrier();
@@ -247,46 +268,51 @@ static uint8_t vblk_request(struct vblk *v, uint32_t type, uint64_t sector, void
     return *v->status;
 }
 
-static bool check_pattern(const struct selftest_image_header *h, uint64_t first_sector,
-                          const uint8_t *buf, uint32_t sectors, uint64_t *bad)
+/*
+ * The platform's INTx routing (vmapple_platform_get_intx_spi, which the
+ * firmware cannot call): the standard swizzle onto the 16 INTx SPIs.
+ */
+static uint32_t intx_spi(uint32_t slot, uint8_t pin)
 {
-    for (uint32_t i = 0; i < sectors * SELFTEST_SECTOR; i += 8) {
-        uint64_t off = first_sector * SELFTEST_SECTOR + i;
-        if (ld_le64(buf + i) != selftest_pattern_word(h->seed, off / 8)) {
-            *bad = off;
-            return false;
-        }
+    if (slot > 31 || pin < 1 || pin > 4) {
+        return VMAPPLE_PLATFORM_NO_SPI;
     }
-    return true;
+    return VMAPPLE_PCI_INTX_SPI_BASE + (slot + pin - 1) % VMAPPLE_PCI_INTX_LINES;
 }
 
 static void check_one(struct vblk *v, uint32_t slot)
 {
     const struct selftest_params *p = fw_params();
+    const uint32_t nsec = SELFTEST_IO_SECTORS;
     struct selftest_image_header h;
     uint8_t *buf = fw_alloc(64 * 1024, 4096), *back = fw_alloc(64 * 1024, 4096);
-    char why[96];
-    uint64_t cap, scratch, bad = 0;
-    uint32_t type, spi = FW_SPI_PCI_INTX + slot % 16, nsec = 16;
-    uint8_t st, isr;
-    bool pend, ok;
+    char why[128];
+    uint64_t cap, scratch, bad = FW_PATTERN_OK;
+    uint32_t type, spi;
+    uint16_t sub_vendor, sub_id;
+    uint8_t st, isr, isr_after, got = 0, want = 0;
+    bool pend, low, ok, header_ok, same;
 
     v->fn = fw_pci_slot(slot);
     if (!v->fn || !buf || !back) {
         fw_check("present", false, "no function at 00:%02x.0", slot);
         return;
     }
+    sub_vendor = fw_pci_read16(slot, 0x2c);
+    sub_id = fw_pci_read16(slot, 0x2e);
     fw_check("identity",
              v->fn->vendor == 0x106b && v->fn->device == 0x1a00 &&
-                 (v->fn->class_rev >> 8) == 0x018000 && (v->fn->class_rev & 0xff) == 1 &&
-                 fw_pci_read16(slot, 0x2c) == 0x1af4 && fw_pci_read16(slot, 0x2e) == 0x0042 &&
-                 v->fn->pin == 1,
+                 (v->fn->class_rev >> 8) == VMAPPLE_VIRTIO_BLK_CLASS_VZ &&
+                 (v->fn->class_rev & 0xff) == 1 && sub_vendor == 0x1af4 &&
+                 sub_id == VMAPPLE_VIRTIO_BLK_SUBSYSTEM_VZ && v->fn->pin == 1,
              "00:%02x.0 %04x:%04x rev %u class %06x subsystem %04x:%04x pin %u (VZ: 106b:1a00 "
-             "rev 1 class 018000 subsystem 1af4:0042 INTA)",
+             "rev 1 class %06x subsystem 1af4:%04x INTA)",
              slot, v->fn->vendor, v->fn->device, v->fn->class_rev & 0xff, v->fn->class_rev >> 8,
-             fw_pci_read16(slot, 0x2c), fw_pci_read16(slot, 0x2e), v->fn->pin);
+             sub_vendor, sub_id, v->fn->pin, VMAPPLE_VIRTIO_BLK_CLASS_VZ,
+             VMAPPLE_VIRTIO_BLK_SUBSYSTEM_VZ);
     if (!fw_check("capabilities", find_caps(v),
-                  "common, notify, ISR and device config structures found in the BARs")) {
+                  "common, notify, ISR and device config structures found in the BARs, each long "
+                  "enough")) {
         return;
     }
     ok = vblk_init(v, why, sizeof(why));
@@ -302,23 +328,41 @@ static void check_one(struct vblk *v, uint32_t slot)
     /* Sector 0 and the first sectors of the pattern. */
     st = vblk_request(v, VIRTIO_BLK_T_IN, 0, buf, nsec * SELFTEST_SECTOR, true);
     memcpy(&h, buf, sizeof(h));
-    ok = st == VIRTIO_BLK_S_OK && h.magic == SELFTEST_IMAGE_MAGIC && h.kind == v->kind &&
-         h.check == selftest_header_check(&h);
-    fw_check("capacity", ok && cap == h.sectors, "%lu sectors; the image header says %lu", cap,
-             ok ? h.sectors : 0);
-    ok = ok && check_pattern(&h, 1, buf + SELFTEST_SECTOR, nsec - 1, &bad);
-    fw_check("read", ok, "IN of sectors 0..%u: status %u, %s", nsec - 1, st,
-             ok ? "the header and the pattern match" : "content differs");
+    header_ok = st == VIRTIO_BLK_S_OK && selftest_header_valid(&h, v->kind);
+    fw_check("capacity", header_ok && cap == h.sectors, "%lu sectors; the image header says %lu",
+             cap, header_ok ? h.sectors : 0);
+    if (header_ok) {
+        bad = fw_pattern_mismatch(h.seed, SELFTEST_SECTOR, buf + SELFTEST_SECTOR,
+                                  (nsec - 1) * SELFTEST_SECTOR, &got, &want);
+    }
+    ok = header_ok && bad == FW_PATTERN_OK;
+    if (ok) {
+        fw_check("read", true, "IN of sectors 0..%u: status %u, the header and the pattern match",
+                 nsec - 1, st);
+    } else if (!header_ok) {
+        fw_check("read", false, "IN of sectors 0..%u: status %u, NOT a valid self-test header",
+                 nsec - 1, st);
+    } else {
+        fw_check("read", false,
+                 "IN of sectors 0..%u: status %u; sector %lu byte %lu is 0x%02x, the image was "
+                 "written with 0x%02x",
+                 nsec - 1, st, bad / SELFTEST_SECTOR, bad % SELFTEST_SECTOR, got, want);
+    }
     if (!ok) {
         return;
     }
 
     /* The interrupt: pending at the GIC after a completion; the ISR read clears it. */
-    pend = fw_spi_pending(spi);
+    spi = intx_spi(slot, v->fn->pin);
+    pend = spi != VMAPPLE_PLATFORM_NO_SPI && fw_spi_pending(spi);
     isr = mmio_read8(v->isr);
-    fw_check("interrupt", pend && (isr & 1) && !fw_spi_pending(spi) && mmio_read8(v->isr) == 0,
-             "INTx of slot %u is SPI 0x%x: %s after a completion, ISR 0x%x, then low", slot, spi,
-             pend ? "pending" : "NOT pending", isr);
+    low = spi != VMAPPLE_PLATFORM_NO_SPI && !fw_spi_pending(spi);
+    isr_after = mmio_read8(v->isr);
+    fw_check("interrupt", pend && (isr & 1) && low && isr_after == 0,
+             "INTx pin %u of slot %u is SPI 0x%x: %s after a completion, ISR 0x%x, then %s "
+             "(ISR 0x%x)",
+             v->fn->pin, slot, spi, pend ? "pending" : "NOT pending", isr, low ? "low" : "NOT low",
+             isr_after);
 
     /* Write the scratch area, FLUSH, BARRIER, read it back. */
     scratch = h.pattern_sectors;
@@ -338,11 +382,9 @@ static void check_one(struct vblk *v, uint32_t slot)
     fw_check("barrier", st == VIRTIO_BLK_S_OK, "APPLE_BARRIER (0x10000): status %u", st);
     memset(back, 0, nsec * SELFTEST_SECTOR);
     st = vblk_request(v, VIRTIO_BLK_T_IN, scratch, back, nsec * SELFTEST_SECTOR, true);
-    fw_check("read-back", st == VIRTIO_BLK_S_OK && !memcmp(back, buf, nsec * SELFTEST_SECTOR),
-             "IN of the written sectors: status %u, %s", st,
-             !memcmp(back, buf, nsec * SELFTEST_SECTOR) ? "what was written"
-                                                        : "NOT what was "
-                                                          "written");
+    same = !memcmp(back, buf, nsec * SELFTEST_SECTOR);
+    fw_check("read-back", st == VIRTIO_BLK_S_OK && same, "IN of the written sectors: status %u, %s",
+             st, same ? "what was written" : "NOT what was written");
     st = vblk_request(v, 0x7777, 0, NULL, 0, false);
     fw_check("unsupported", st == VIRTIO_BLK_S_UNSUPP, "request type 0x7777: status %u (UNSUPP 2)",
              st);
@@ -351,14 +393,14 @@ static void check_one(struct vblk *v, uint32_t slot)
 
 void check_virtio_blk_root(void)
 {
-    static struct vblk v = { .name = "root", .kind = SELFTEST_KIND_ROOT };
+    static struct vblk v = { .kind = SELFTEST_KIND_ROOT };
     fw_pci_enumerate();
     check_one(&v, SLOT_ROOT);
 }
 
 void check_virtio_blk_aux(void)
 {
-    static struct vblk v = { .name = "aux", .kind = SELFTEST_KIND_AUX };
+    static struct vblk v = { .kind = SELFTEST_KIND_AUX };
     fw_pci_enumerate();
     check_one(&v, SLOT_AUX);
 }

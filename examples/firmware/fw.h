@@ -12,24 +12,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libvmapple/platform.h>
+
 #include "selftest.h"
 
 #define FW_VERSION_STRING "selftest-1"
 
-/* vmapple map (spec/README.md); the firmware has no library headers. */
-#define FW_CFG_BASE      0x00400000ull
+/*
+ * The vmapple map (spec/README.md) where the public headers name no macro:
+ * the host's regions, and the AES engine's windows and SPI (only in the
+ * library's region table, which the firmware cannot call).
+ */
 #define FW_GICD_BASE     0x10000000ull
 #define FW_UART_BASE     0x20010000ull
-#define FW_PVPANIC_BASE  0x20070000ull
-#define FW_BDIF_BASE     0x30000000ull
 #define FW_AES1_BASE     0x30220000ull
 #define FW_AES2_BASE     0x30230000ull
 #define FW_ECAM_BASE     0x40000000ull
 #define FW_PCI_MMIO_BASE 0x50000000ull
 #define FW_PCI_MMIO_SIZE 0x1fff0000ull
-#define FW_RAM_BASE      0x70000000ull
 #define FW_SPI_AES       0x12u
-#define FW_SPI_PCI_INTX  0x20u
 
 /* Single, exactly sized accesses: the compiler must not merge or split them. */
 static inline uint8_t mmio_read8(uint64_t a)
@@ -138,8 +139,6 @@ bool fw_has(uint64_t device);
 /* DMA buffers in RAM above the firmware's own data; aligned, never freed. */
 void *fw_alloc(size_t size, size_t align);
 uint64_t fw_gpa(const void *p);
-/* Bytes still available to fw_alloc. */
-uint64_t fw_alloc_left(void);
 
 /*
  * Checks. A module calls fw_check_begin() with its device name, then one
@@ -156,6 +155,21 @@ unsigned fw_checks_failed(void);
 unsigned fw_checks_passed(void);
 /* "<device> <check>" of the first failed check, "" when none failed. */
 const char *fw_first_failure(void);
+/*
+ * Forget every check: the first boot's start. The tally survives the
+ * SYSTEM_RESET round trip, so checks made before the reset count too.
+ */
+void fw_checks_clear(void);
+
+/*
+ * The byte offset in the volume of the first byte of buf (len bytes read
+ * from volume offset off; both multiples of 8) that is not the pattern of
+ * seed, or FW_PATTERN_OK; *got and *want receive the byte read there and
+ * the byte the image was written with.
+ */
+#define FW_PATTERN_OK UINT64_MAX
+uint64_t fw_pattern_mismatch(uint64_t seed, uint64_t off, const uint8_t *buf, uint64_t len,
+                             uint8_t *got, uint8_t *want);
 
 /* The GIC stand-in's view of an SPI (GICD_ISPENDR). */
 bool fw_spi_pending(uint32_t spi);
@@ -173,8 +187,6 @@ struct fw_pci_fn {
 };
 void fw_pci_enumerate(void);
 const struct fw_pci_fn *fw_pci_slot(uint32_t slot);
-unsigned fw_pci_count(void);
-const struct fw_pci_fn *fw_pci_at(unsigned i);
 uint32_t fw_pci_read32(uint32_t slot, uint32_t reg);
 uint16_t fw_pci_read16(uint32_t slot, uint32_t reg);
 uint8_t fw_pci_read8(uint32_t slot, uint32_t reg);

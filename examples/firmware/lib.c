@@ -302,7 +302,7 @@ static uint64_t heap_next;
 void *fw_alloc(size_t size, size_t align)
 {
     const struct selftest_params *p = fw_params();
-    uint64_t end = FW_RAM_BASE + (p ? p->ram_size : 0x4000000ull);
+    uint64_t end = VMAPPLE_RAM_BASE + (p ? p->ram_size : 0x4000000ull);
     uint64_t at;
 
     if (!heap_next) {
@@ -316,22 +316,26 @@ void *fw_alloc(size_t size, size_t align)
     return (void *)(uintptr_t)at;
 }
 
-uint64_t fw_alloc_left(void)
-{
-    const struct selftest_params *p = fw_params();
-    uint64_t end = FW_RAM_BASE + (p ? p->ram_size : 0x4000000ull);
-    uint64_t next = heap_next ? heap_next : (uint64_t)(uintptr_t)__heap_start;
-    return next < end ? end - next : 0;
-}
-
 uint64_t fw_gpa(const void *p)
 {
     return (uint64_t)(uintptr_t)p; /* MMU off: virtual = physical */
 }
 
 static const char *current_device = "boot";
-static unsigned passed, failed;
-static char first_failure[96];
+
+/*
+ * Outside .bss, which start.S clears on every boot, in RAM, which a reset
+ * keeps: the host counts the checks of both boots against "@@ end".
+ */
+static struct {
+    unsigned passed, failed;
+    char first_failure[96];
+} tally __attribute__((section(".noinit")));
+
+void fw_checks_clear(void)
+{
+    memset(&tally, 0, sizeof(tally));
+}
 
 void fw_check_begin(const char *device)
 {
@@ -348,12 +352,13 @@ bool fw_check(const char *check, bool ok, const char *fmt, ...)
     va_end(ap);
     fw_printf("@@ check %s %s %s %s\n", current_device, check, ok ? "pass" : "FAIL", detail);
     if (ok) {
-        passed++;
+        tally.passed++;
     } else {
-        if (!failed) {
-            fw_snprintf(first_failure, sizeof(first_failure), "%s %s", current_device, check);
+        if (!tally.failed) {
+            fw_snprintf(tally.first_failure, sizeof(tally.first_failure), "%s %s", current_device,
+                        check);
         }
-        failed++;
+        tally.failed++;
     }
     return ok;
 }
@@ -376,21 +381,39 @@ void fw_note(const char *fmt, ...)
 
 unsigned fw_checks_failed(void)
 {
-    return failed;
+    return tally.failed;
 }
 
 unsigned fw_checks_passed(void)
 {
-    return passed;
+    return tally.passed;
 }
 
 const char *fw_first_failure(void)
 {
-    return first_failure;
+    return tally.first_failure;
+}
+
+uint64_t fw_pattern_mismatch(uint64_t seed, uint64_t off, const uint8_t *buf, uint64_t len,
+                             uint8_t *got, uint8_t *want)
+{
+    for (uint64_t i = 0; i < len; i += 8) {
+        uint64_t w = ld_le64(buf + i), e = selftest_pattern_word(seed, (off + i) / 8);
+
+        if (w != e) {
+            /* Little-endian words: the lowest differing bit is in the first differing byte. */
+            unsigned byte = (unsigned)__builtin_ctzll(w ^ e) / 8;
+
+            *got = (uint8_t)(w >> (8 * byte));
+            *want = (uint8_t)(e >> (8 * byte));
+            return off + i + byte;
+        }
+    }
+    return FW_PATTERN_OK;
 }
 
 bool fw_spi_pending(uint32_t spi)
 {
-    uint32_t id = spi + 32;
+    uint32_t id = spi + VMAPPLE_GIC_SPI_BASE;
     return (mmio_read32(FW_GICD_BASE + 0x200 + 4 * (id / 32)) >> (id % 32)) & 1;
 }

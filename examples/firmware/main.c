@@ -10,6 +10,8 @@
  * parameter block must have for it to run, its checks, and optionally what
  * it sets up before the reset and checks after it.
  */
+#include <libvmapple/pvpanic.h>
+
 #include "fw.h"
 
 struct fw_module {
@@ -42,7 +44,7 @@ void fw_exception(uint64_t kind, uint64_t esr, uint64_t elr, uint64_t far);
 static void raise_pvpanic(void)
 {
     if (fw_has(SELFTEST_DEV_PVPANIC)) {
-        mmio_write8(FW_PVPANIC_BASE, 1); /* PANICKED */
+        mmio_write8(VMAPPLE_PVPANIC_BASE, VMAPPLE_PVPANIC_PANICKED);
     }
 }
 
@@ -76,6 +78,9 @@ void fw_main(void)
     const struct selftest_params *p = fw_params();
     unsigned boot = *marker == SELFTEST_RESET_MARKER ? 2 : 1;
 
+    if (boot == 1) {
+        fw_checks_clear();
+    }
     fw_printf("@@ begin %u %s\n", boot, FW_VERSION_STRING);
     if (!p) {
         fw_check_begin("boot");

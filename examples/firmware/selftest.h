@@ -24,6 +24,7 @@
 #ifndef LIBVMAPPLE_SELFTEST_H
 #define LIBVMAPPLE_SELFTEST_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define SELFTEST_VERSION 1u
@@ -85,6 +86,12 @@ struct selftest_params {
 #define SELFTEST_IMAGE_MAGIC 0x31474d49584d564cull /* "LVMXIMG1" */
 #define SELFTEST_KIND_ROOT   1u /* the same numbers as the virtio-blk Apple type */
 #define SELFTEST_KIND_AUX    2u
+/*
+ * Sectors of the guest's virtio-blk transfers: one read of sector 0 and the
+ * first pattern sectors, one write of the scratch area at pattern_sectors
+ * (which the host reads back from the image file).
+ */
+#define SELFTEST_IO_SECTORS 16u
 
 struct selftest_image_header {
     uint64_t magic;           /* SELFTEST_IMAGE_MAGIC */
@@ -118,6 +125,22 @@ static inline uint64_t selftest_header_check(const struct selftest_image_header 
     c = selftest_mix(c ^ h->sectors);
     c = selftest_mix(c ^ h->pattern_sectors);
     return selftest_mix(c ^ h->seed);
+}
+
+/*
+ * One set of rules for every reader of an image of the given kind, the
+ * strictest any of them relies on: the header is intact and of this
+ * version; sectors [1, SELFTEST_IO_SECTORS) hold pattern, so the guest's
+ * first read is all header and pattern; and SELFTEST_IO_SECTORS scratch
+ * sectors fit from pattern_sectors on, so neither the guest's write nor the
+ * host's read of them runs past the volume.
+ */
+static inline bool selftest_header_valid(const struct selftest_image_header *h, uint32_t kind)
+{
+    return h->magic == SELFTEST_IMAGE_MAGIC && h->kind == kind && h->version == SELFTEST_VERSION &&
+           h->check == selftest_header_check(h) && h->pattern_sectors >= SELFTEST_IO_SECTORS &&
+           h->sectors >= SELFTEST_IO_SECTORS &&
+           h->pattern_sectors <= h->sectors - SELFTEST_IO_SECTORS;
 }
 
 /* What the guest writes into sector s of the scratch area in a run with nonce n. */
