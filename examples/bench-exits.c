@@ -18,7 +18,8 @@
 #include "accel.h"
 #include "machine.h"
 
-#define EXITS (2u << 20)
+#define EXITS           (2u << 20)
+#define PSCI_SYSTEM_OFF 0x84000008u /* how fw-exits.S ends */
 
 static uint64_t raw_exits;
 
@@ -44,33 +45,35 @@ static accel_action raw_hvc(void *opaque, uint16_t imm, uint64_t x[4])
 {
     (void)opaque;
     (void)imm;
-    return x[0] == 0x84000008u ? ACCEL_POWER_OFF : ACCEL_CONTINUE;
+    return x[0] == PSCI_SYSTEM_OFF ? ACCEL_POWER_OFF : ACCEL_CONTINUE;
 }
 
 static double raw_rate(const uint8_t *fw, size_t len)
 {
     accel_exits exits = { raw_read, raw_write, raw_hvc };
-    const size_t ram_size = 64u << 20;
+    const size_t ram_size = MACHINE_MIN_RAM;
     void *fwmem = NULL, *ram = NULL;
     accel *a = NULL;
     accel_stop stop;
     char err[256];
     uint64_t t0, t1;
 
-    /* 16 KiB alignment, as the accelerator interface asks. */
-    if (posix_memalign(&fwmem, 0x4000, 1u << 20) || posix_memalign(&ram, 0x4000, ram_size)) {
+    /* The machine's alignment, which is what the accelerator interface asks. */
+    if (posix_memalign(&fwmem, MACHINE_RAM_ALIGN, VMAPPLE_FIRMWARE_SIZE) ||
+        posix_memalign(&ram, MACHINE_RAM_ALIGN, ram_size)) {
         return 0;
     }
-    memset(fwmem, 0, 1u << 20);
+    memset(fwmem, 0, VMAPPLE_FIRMWARE_SIZE);
     memcpy(fwmem, fw, len);
     if (accel_unicorn_ops.create(&exits, NULL, &a, err, sizeof(err)) < 0 ||
-        accel_unicorn_ops.map_memory(a, 0x100000, fwmem, 1u << 20, 0, err, sizeof(err)) < 0 ||
-        accel_unicorn_ops.map_memory(a, 0x70000000, ram, ram_size, 0, err, sizeof(err)) < 0) {
+        accel_unicorn_ops.map_memory(a, VMAPPLE_FIRMWARE_BASE, fwmem, VMAPPLE_FIRMWARE_SIZE, 0, err,
+                                     sizeof(err)) < 0 ||
+        accel_unicorn_ops.map_memory(a, VMAPPLE_RAM_BASE, ram, ram_size, 0, err, sizeof(err)) < 0) {
         fprintf(stderr, "bench-exits: %s\n", err);
         return 0;
     }
     t0 = bench_now_ns();
-    accel_unicorn_ops.run(a, 0x100000, 0, &stop);
+    accel_unicorn_ops.run(a, VMAPPLE_RESET_PC, 0, &stop);
     t1 = bench_now_ns();
     accel_unicorn_ops.destroy(a);
     free(fwmem);
@@ -93,7 +96,7 @@ static double machine_rate(const uint8_t *fw, size_t len)
     cfg.accel = &accel_unicorn_ops;
     cfg.firmware = fw;
     cfg.firmware_size = len;
-    cfg.ram_size = 64u << 20;
+    cfg.ram_size = MACHINE_MIN_RAM;
     cfg.cpus = 1;
     m = machine_create(&cfg, &err);
     if (!m || machine_run(m, &res, &err) < 0) {

@@ -112,6 +112,14 @@ expect_run "--aux-skip-header" "all [0-9]* checks passed" \
 for ram in 0 1000 12345678 63M 2T 1e30 abc -1G 256Q; do
     expect_refusal "--ram $ram" "--ram $ram" run --firmware "$fw" --aux "$aux" --root "$root" --ram "$ram"
 done
+# Each size check by its own message: the values above mostly stop at the
+# first, and the host's memory would refuse 2T if the CPU's limit did not.
+expect_refusal "--ram below the minimum" "--ram 63M: at least 64M" \
+    run --firmware "$fw" --aux "$aux" --root "$root" --ram 63M
+expect_refusal "--ram not 16K-aligned" "--ram 67108865: must be a multiple of 16K" \
+    run --firmware "$fw" --aux "$aux" --root "$root" --ram 67108865
+expect_refusal "--ram beyond the CPU" "--ram 2T: .* physical address space; at most 1022 GiB" \
+    run --firmware "$fw" --aux "$aux" --root "$root" --ram 2T
 if [ "$(awk '/^MemTotal:/ { print int($2 / 1048576) }' /proc/meminfo)" -lt 1020 ]; then
     expect_refusal "--ram beyond the host" "more than this host" \
         run --firmware "$fw" --aux "$aux" --root "$root" --ram 1020G

@@ -186,6 +186,30 @@ static bool insn_read(accel *a, uint64_t pc, uint32_t *insn)
     return true;
 }
 
+/*
+ * End the run on something the guest did that the CPU cannot go on from.
+ * The first reason of a run is the one reported: a fault raised while the
+ * engine is already stopping (a hypercall or an earlier fault asked for
+ * it) is only a consequence.
+ */
+static void guest_fault(accel *a, uint64_t pc, bool undefined, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void guest_fault(accel *a, uint64_t pc, bool undefined, const char *fmt, ...)
+{
+    accel_stop *stop = a->stop;
+    va_list ap;
+
+    if (!a->stopping) {
+        stop->pc = pc;
+        stop->insn_valid = insn_read(a, pc, &stop->insn);
+        stop->undefined = undefined;
+        va_start(ap, fmt);
+        vsnprintf(stop->detail, sizeof(stop->detail), fmt, ap);
+        va_end(ap);
+    }
+    end_run(a, ACCEL_STOPPED_GUEST_FAULT);
+}
+
 static uint64_t mmio_read_cb(uc_engine *uc, uint64_t offset, unsigned size, void *user)
 {
     struct mmio_window *w = user;
@@ -232,7 +256,6 @@ static void intr_cb(uc_engine *uc, uint32_t intno, void *user)
 {
     accel *a = user;
     uint64_t pc = reg_read(a, UC_ARM64_REG_PC);
-    accel_stop *stop = a->stop;
     (void)uc;
 
     if (intno == QEMU_EXCP_HVC) {
@@ -263,23 +286,12 @@ static void intr_cb(uc_engine *uc, uint32_t intno, void *user)
         case ACCEL_RESET:
             end_run(a, ACCEL_STOPPED_RESET);
             return;
-        case ACCEL_STOP:
-            end_run(a, ACCEL_STOPPED_BY_HOST);
-            return;
         }
         return;
     }
-    if (a->stopping) {
-        uc_emu_stop(a->uc);
-        return;
-    }
-    stop->pc = pc;
-    stop->insn_valid = insn_read(a, pc, &stop->insn);
-    stop->undefined = intno == QEMU_EXCP_UDEF;
-    snprintf(stop->detail, sizeof(stop->detail),
-             "the guest raised %s (exception %u) at PC 0x%" PRIx64, exception_name(intno), intno,
-             pc);
-    end_run(a, ACCEL_STOPPED_GUEST_FAULT);
+    guest_fault(a, pc, intno == QEMU_EXCP_UDEF,
+                "the guest raised %s (exception %u) at PC 0x%" PRIx64, exception_name(intno), intno,
+                pc);
 }
 
 static bool mem_invalid_cb(uc_engine *uc, uc_mem_type type, uint64_t address, int size,
@@ -305,36 +317,21 @@ static bool mem_invalid_cb(uc_engine *uc, uc_mem_type type, uint64_t address, in
         what = "loaded from";
         break;
     }
-    if (!a->stopping) {
-        a->stop->pc = reg_read(a, UC_ARM64_REG_PC);
-        a->stop->insn_valid = insn_read(a, a->stop->pc, &a->stop->insn);
-        snprintf(a->stop->detail, sizeof(a->stop->detail),
-                 "the guest %s 0x%" PRIx64 " (%d bytes), outside memory and devices", what, address,
-                 size);
-        end_run(a, ACCEL_STOPPED_GUEST_FAULT);
-    }
+    guest_fault(a, reg_read(a, UC_ARM64_REG_PC), false,
+                "the guest %s 0x%" PRIx64 " (%d bytes), outside memory and devices", what, address,
+                size);
     return false;
-}
-
-static void insn_invalid_cb_report(accel *a)
-{
-    if (a->stopping) {
-        return;
-    }
-    a->stop->pc = reg_read(a, UC_ARM64_REG_PC);
-    a->stop->insn_valid = insn_read(a, a->stop->pc, &a->stop->insn);
-    a->stop->undefined = true;
-    snprintf(a->stop->detail, sizeof(a->stop->detail),
-             "the guest executed an instruction the CPU model does not implement at PC 0x%" PRIx64,
-             a->stop->pc);
-    a->stopping = true;
-    a->reason = ACCEL_STOPPED_GUEST_FAULT;
 }
 
 static bool insn_invalid_cb(uc_engine *uc, void *user)
 {
+    accel *a = user;
+    uint64_t pc = reg_read(a, UC_ARM64_REG_PC);
     (void)uc;
-    insn_invalid_cb_report(user);
+
+    guest_fault(
+        a, pc, true,
+        "the guest executed an instruction the CPU model does not implement at PC 0x%" PRIx64, pc);
     return false;
 }
 
@@ -485,13 +482,6 @@ static int unicorn_run(accel *a, uint64_t entry_pc, uint64_t timeout_us, accel_s
     return 0;
 }
 
-static void unicorn_request_stop(accel *a)
-{
-    if (a->uc) {
-        end_run(a, ACCEL_STOPPED_BY_HOST);
-    }
-}
-
 static const char *unicorn_describe(void)
 {
     static char text[96];
@@ -520,7 +510,6 @@ const accel_ops accel_unicorn_ops = {
     .create = unicorn_create,
     .map_memory = unicorn_map_memory,
     .run = unicorn_run,
-    .request_stop = unicorn_request_stop,
     .destroy = unicorn_destroy,
     .granule = UNICORN_GRANULE,
     .phys_limit = UNICORN_PHYS_LIMIT,

@@ -28,15 +28,14 @@ typedef struct accel accel;
 typedef enum accel_action {
     ACCEL_CONTINUE = 0, /* return to the guest after the HVC */
     ACCEL_POWER_OFF,    /* end the run: the guest asked to be powered off */
-    ACCEL_RESET,        /* end the run: the guest asked for a machine reset */
-    ACCEL_STOP          /* end the run: the host wants to stop (see accel_stop) */
+    ACCEL_RESET         /* end the run: the guest asked for a machine reset */
 } accel_action;
 
 /* Why accel_ops.run() returned. */
 typedef enum accel_stop_reason {
     ACCEL_STOPPED_POWER_OFF = 1, /* a hypercall handler returned ACCEL_POWER_OFF */
     ACCEL_STOPPED_RESET,         /* a hypercall handler returned ACCEL_RESET */
-    ACCEL_STOPPED_BY_HOST,       /* ACCEL_STOP, or accel_ops.request_stop() */
+    ACCEL_STOPPED_BY_HOST,       /* the engine returned with no reason from the guest */
     ACCEL_STOPPED_TIMEOUT,       /* the run's time limit passed */
     ACCEL_STOPPED_GUEST_FAULT,   /* the guest did something the CPU cannot go on from */
     ACCEL_STOPPED_ERROR          /* the accelerator itself failed */
@@ -98,9 +97,6 @@ typedef struct accel_ops {
      * (with stop->detail set).
      */
     int (*run)(accel *a, uint64_t entry_pc, uint64_t timeout_us, accel_stop *stop);
-
-    /* From an exit callback: end the current run with ACCEL_STOPPED_BY_HOST. */
-    void (*request_stop)(accel *a);
 
     void (*destroy)(accel *a);
 

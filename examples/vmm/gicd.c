@@ -62,19 +62,10 @@ void gicd_set_spi(struct gicd *g, uint32_t spi, bool level)
     }
     bit = 1u << (id % 32u);
     if (level) {
-        if (!(g->level[id / 32u] & bit)) {
-            g->raised++;
-        }
         g->level[id / 32u] |= bit;
     } else {
         g->level[id / 32u] &= ~bit;
     }
-}
-
-bool gicd_spi_level(const struct gicd *g, uint32_t spi)
-{
-    uint32_t id = spi + 32u;
-    return id < GICD_NR_IRQS && (g->level[id / 32u] >> (id % 32u)) & 1u;
 }
 
 int gicd_read(void *opaque, uint64_t offset, uint32_t size, uint64_t *value)
@@ -189,7 +180,7 @@ int gicd_write(void *opaque, uint64_t offset, uint32_t size, uint64_t value)
     return 0;
 }
 
-void gicd_reg_name(uint64_t offset, char *buf, size_t len)
+bool gicd_reg_name(uint64_t offset, char *buf, size_t len)
 {
     static const struct {
         uint64_t base;
@@ -205,7 +196,7 @@ void gicd_reg_name(uint64_t offset, char *buf, size_t len)
     for (size_t i = 0; i < sizeof(banks) / sizeof(banks[0]); i++) {
         if (in_bank(offset, banks[i].base, &w)) {
             snprintf(buf, len, "%s%u", banks[i].name, w);
-            return;
+            return true;
         }
     }
     if (offset >= GICD_IROUTER && offset < GICD_IROUTER + GICD_NR_IRQS * 8u) {
@@ -224,7 +215,11 @@ void gicd_reg_name(uint64_t offset, char *buf, size_t len)
                         : offset == GICD_CLRSPI_NSR ? "GICD_CLRSPI_NSR"
                         : offset == GICD_SGIR       ? "GICD_SGIR"
                         : offset == GICD_PIDR2      ? "GICD_PIDR2"
-                                                    : "";
+                                                    : NULL;
+        if (!n) {
+            return false;
+        }
         snprintf(buf, len, "%s", n);
     }
+    return true;
 }

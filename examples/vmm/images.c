@@ -10,15 +10,15 @@
 
 #define CHUNK (1u << 20)
 
-void image_scratch_range(uint64_t sectors, uint64_t *first, uint64_t *end)
+/* First sector of the scratch area, which runs to the end of the image. */
+static uint64_t image_scratch_first(uint64_t sectors)
 {
     uint64_t scratch = sectors / 8;
 
     if (scratch > (1u << 20) / SELFTEST_SECTOR) {
         scratch = (1u << 20) / SELFTEST_SECTOR;
     }
-    *first = sectors - scratch;
-    *end = sectors;
+    return sectors - scratch;
 }
 
 static bool write_all(int fd, const void *buf, size_t len, uint64_t off, const char *path,
@@ -46,7 +46,7 @@ static bool write_all(int fd, const void *buf, size_t len, uint64_t off, const c
 bool image_create(const char *path, uint32_t kind, uint64_t bytes, uint64_t seed, bool vz_header,
                   GError **error)
 {
-    uint64_t sectors = bytes / SELFTEST_SECTOR, scratch_first, scratch_end, pattern_end;
+    uint64_t sectors = bytes / SELFTEST_SECTOR, scratch_first, pattern_end;
     uint64_t base = vz_header ? IMAGE_VZ_HEADER_SIZE : 0;
     struct selftest_image_header h;
     uint8_t *buf;
@@ -58,7 +58,7 @@ bool image_create(const char *path, uint32_t kind, uint64_t bytes, uint64_t seed
                     "%s: an image is a multiple of 512 bytes and at least 8 KiB", path);
         return false;
     }
-    image_scratch_range(sectors, &scratch_first, &scratch_end);
+    scratch_first = image_scratch_first(sectors);
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s", path,

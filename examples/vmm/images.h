@@ -20,9 +20,6 @@
 bool image_create(const char *path, uint32_t kind, uint64_t bytes, uint64_t seed, bool vz_header,
                   GError **error);
 
-/* Scratch area of a self-test image: [first sector, end). */
-void image_scratch_range(uint64_t sectors, uint64_t *first, uint64_t *end);
-
 /*
  * Does the file at @p path look like an untrimmed VZ aux image (the 16 KiB
  * VZ header still in front of the volume)? Two signs are checked: a

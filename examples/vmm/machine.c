@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -18,6 +17,7 @@
 #include "pcihost.h"
 #include "regnames.h"
 #include "standins.h"
+#include "vmmlog.h"
 
 #define MAX_DEVICES 16
 #define MAX_LINES   8
@@ -61,6 +61,7 @@ struct machine {
     uint8_t *ram;
     uint8_t *fw_mem;
     void *fw_map;
+    size_t fw_map_len;
 
     struct gicd gicd;
     struct pl011 uart;
@@ -82,29 +83,7 @@ struct machine {
     bool cpu_on_warned;
 };
 
-static void mlog(struct machine *m, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void mlog(struct machine *m, int level, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-
-    if (!m->cfg.log) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    m->cfg.log(m->cfg.opaque, level, msg);
-}
-
-static void pci_log(void *opaque, int level, const char *message)
-{
-    struct machine *m = opaque;
-    if (m->cfg.log) {
-        m->cfg.log(m->cfg.opaque, level, message);
-    }
-}
+#define mlog(m, level, ...) vmm_log((m)->cfg.log, (m)->cfg.opaque, (level), __VA_ARGS__)
 
 /* ---- host ops for the library's devices ---- */
 
@@ -290,6 +269,21 @@ static const char *device_label(const struct machine *m, const vmapple_device *d
     return vmapple_device_get_name(dev);
 }
 
+/* The platform map row gpa lies in, or NULL; RAM's row, of size 0, never matches. */
+static const vmapple_platform_region *platform_row(uint64_t gpa)
+{
+    int n = vmapple_platform_count_regions();
+    const vmapple_platform_region *p;
+
+    for (int i = 0; i < n; i++) {
+        if (vmapple_platform_get_region((uint32_t)i, &p) == 0 && gpa >= p->base &&
+            gpa - p->base < p->size) {
+            return p;
+        }
+    }
+    return NULL;
+}
+
 static void describe(struct machine *m, uint64_t gpa, char *buf, size_t len)
 {
     vmapple_bus_range r = VMAPPLE_BUS_RANGE_INIT;
@@ -297,16 +291,12 @@ static void describe(struct machine *m, uint64_t gpa, char *buf, size_t len)
     uint64_t off;
 
     if (vmapple_bus_lookup(m->bus, gpa, &r) < 0) {
-        int n = vmapple_platform_count_regions();
-        for (int i = 0; i < n; i++) {
-            if (vmapple_platform_get_region((uint32_t)i, &p) == 0 && gpa >= p->base &&
-                gpa - p->base < p->size) {
-                snprintf(buf, len, "(unmapped: %s, not provided) +0x%" PRIx64, p->name,
-                         gpa - p->base);
-                return;
-            }
+        p = platform_row(gpa);
+        if (p) {
+            snprintf(buf, len, "(unmapped: %s, not provided) +0x%" PRIx64, p->name, gpa - p->base);
+        } else {
+            snprintf(buf, len, "(unmapped)");
         }
-        snprintf(buf, len, "(unmapped)");
         return;
     }
     off = gpa - r.base;
@@ -333,9 +323,9 @@ static void describe(struct machine *m, uint64_t gpa, char *buf, size_t len)
         }
     } else if (!strcmp(r.name, "gic-dist")) {
         char reg[32];
-        gicd_reg_name(off, reg, sizeof(reg));
-        snprintf(buf, len, "gic-dist %s", reg[0] ? reg : "");
-        if (!reg[0]) {
+        if (gicd_reg_name(off, reg, sizeof(reg))) {
+            snprintf(buf, len, "gic-dist %s", reg);
+        } else {
             snprintf(buf, len, "gic-dist +0x%" PRIx64, off);
         }
     } else if (!strcmp(r.name, "pcie-ecam")) {
@@ -360,14 +350,9 @@ static void trace_access(struct machine *m, char dir, uint64_t gpa, uint32_t siz
 /* A guest access nothing decodes: say once per map row what is missing. */
 static void unmapped_access(struct machine *m, char dir, uint64_t gpa, uint32_t size)
 {
-    int n = vmapple_platform_count_regions();
-    const vmapple_platform_region *p;
+    const vmapple_platform_region *p = platform_row(gpa);
 
-    for (int i = 0; i < n; i++) {
-        if (vmapple_platform_get_region((uint32_t)i, &p) < 0 || gpa < p->base ||
-            gpa - p->base >= p->size) {
-            continue;
-        }
+    if (p) {
         if (p->id == VMAPPLE_MAP_GFX || p->id == VMAPPLE_MAP_GFX_IOSFC) {
             m->touched_gfx = true;
         }
@@ -723,7 +708,6 @@ struct machine *machine_create(const struct machine_config *cfg, GError **error)
     struct machine *m;
     accel_exits exits = { machine_mmio_read, machine_mmio_write, machine_hvc };
     char err[256];
-    size_t fw_map_len;
     int ret;
 
     if (!cfg->accel || !cfg->firmware || !cfg->firmware_size ||
@@ -749,7 +733,7 @@ struct machine *machine_create(const struct machine_config *cfg, GError **error)
     m->cfg = *cfg;
 
     m->ram = alloc_aligned(cfg->ram_size, MACHINE_RAM_ALIGN, &m->ram_map, &m->ram_map_len);
-    m->fw_mem = alloc_aligned(VMAPPLE_FIRMWARE_SIZE, MACHINE_RAM_ALIGN, &m->fw_map, &fw_map_len);
+    m->fw_mem = alloc_aligned(VMAPPLE_FIRMWARE_SIZE, MACHINE_RAM_ALIGN, &m->fw_map, &m->fw_map_len);
     if (!m->ram || !m->fw_mem) {
         g_set_error(error, VMM_ERROR, 0, "cannot reserve %" PRIu64 " MiB of guest RAM: %s",
                     cfg->ram_size >> 20, g_strerror(errno));
@@ -761,7 +745,10 @@ struct machine *machine_create(const struct machine_config *cfg, GError **error)
     }
     gicd_reset(&m->gicd);
     pl011_init(&m->uart, uart_output, m);
-    pcihost_init(&m->pci, m->bus, pci_log, m);
+    if (pcihost_init(&m->pci, m->bus, m->cfg.log, m->cfg.opaque) < 0) {
+        g_set_error(error, VMM_ERROR, 0, "PCIe host: the platform map has no PCIe MMIO window");
+        goto fail;
+    }
     if (!map_handler(m, VMAPPLE_MAP_GIC_DIST, gicd_read, gicd_write, &m->gicd, error) ||
         !map_handler(m, VMAPPLE_MAP_GIC_REDIST, redist_read, NULL, NULL, error) ||
         !map_handler(m, VMAPPLE_MAP_UART, pl011_read, pl011_write, &m->uart, error) ||
@@ -814,7 +801,7 @@ void machine_destroy(struct machine *m)
         munmap(m->ram_map, m->ram_map_len);
     }
     if (m->fw_map) {
-        munmap(m->fw_map, VMAPPLE_FIRMWARE_SIZE + MACHINE_RAM_ALIGN);
+        munmap(m->fw_map, m->fw_map_len);
     }
     free(m);
 }
@@ -835,13 +822,6 @@ static void machine_reset(struct machine *m)
     pcihost_reset(&m->pci);
     gicd_reset(&m->gicd);
     pl011_reset(&m->uart);
-    for (unsigned i = 0; i < m->nr_devs; i++) {
-        for (uint32_t l = 0; l < m->devs[i].nr_lines; l++) {
-            if ((m->devs[i].levels >> l) & 1 && m->devs[i].spi[l] != VMAPPLE_NO_IRQ) {
-                gicd_set_spi(&m->gicd, m->devs[i].spi[l], true);
-            }
-        }
-    }
 }
 
 static double now_s(void)
@@ -915,7 +895,6 @@ int machine_run(struct machine *m, struct machine_result *res, GError **error)
     res->mmio_exits = m->mmio_exits;
     res->hvc_calls = m->hvc_calls;
     res->touched_apple_gfx = m->touched_gfx;
-    res->spi_raised = m->gicd.raised;
     res->pvpanic_events = m->pvpanic_events;
     vmapple_bus_get_unmapped_counts(m->bus, &res->unmapped_reads, &res->unmapped_writes);
     if (m->dma_pci) {

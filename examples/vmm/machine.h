@@ -65,7 +65,6 @@ struct machine_result {
     uint64_t mmio_exits;
     uint64_t hvc_calls;
     uint64_t unmapped_reads, unmapped_writes;
-    uint64_t spi_raised; /* rising edges seen by the GIC stand-in */
     double elapsed_s;
     bool touched_apple_gfx;
     uint64_t pvpanic_events; /* bits the guest wrote to pvpanic (PANICKED = 1) */

@@ -291,6 +291,13 @@ struct session {
 
 static void host_check(struct session *s, const char *name, bool pass, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* One row of the check table, for the host's own checks and the firmware's. */
+static void print_check(const struct report_check *c)
+{
+    printf("  %-4s %-16s %-20s %s\n", c->pass ? "ok" : "FAIL", c->device, c->name, c->detail);
+}
+
 static void host_check(struct session *s, const char *name, bool pass, const char *fmt, ...)
 {
     struct report_check *c;
@@ -306,7 +313,7 @@ static void host_check(struct session *s, const char *name, bool pass, const cha
     va_start(ap, fmt);
     vsnprintf(c->detail, sizeof(c->detail), fmt, ap);
     va_end(ap);
-    printf("  %-4s %-16s %-20s %s\n", pass ? "ok" : "FAIL", c->device, c->name, c->detail);
+    print_check(c);
 }
 
 /*
@@ -326,7 +333,7 @@ static void check_written(struct session *s, const char *name, const char *path,
     /* A read-only volume must not have changed: its scratch area stays zero. */
     snprintf(check, sizeof(check), "%s-%s", name, read_only ? "untouched" : "written");
     if (fd < 0 || pread(fd, &h, sizeof(h), (off_t)base) != (ssize_t)sizeof(h) ||
-        h.magic != SELFTEST_IMAGE_MAGIC || h.check != selftest_header_check(&h)) {
+        !selftest_header_valid(&h, kind)) {
         host_check(s, check, false, "%s: not a self-test image, or unreadable", path);
         if (fd >= 0) {
             close(fd);
@@ -378,7 +385,7 @@ static void show_report_line(void *opaque, const char *line, const struct report
 {
     (void)opaque;
     if (c) {
-        printf("  %-4s %-16s %-20s %s\n", c->pass ? "ok" : "FAIL", c->device, c->name, c->detail);
+        print_check(c);
     } else if (!strncmp(line, "@@ begin ", 9)) {
         unsigned boot = 0;
         if (sscanf(line + 9, "%u", &boot) == 1 && boot > 1) {
@@ -533,7 +540,7 @@ static void print_stats(const struct machine_result *res)
  * The verdict of a self-test run: every device of the machine reported, no
  * check failed, the firmware finished and powered off.
  */
-static int selftest_verdict(struct session *s, const struct machine_result *res, uint64_t devices)
+static int selftest_verdict(struct session *s, const struct machine_result *res)
 {
     const struct report *r = &s->report;
     const struct report_check *first = report_first_failure(r);
@@ -563,7 +570,7 @@ static int selftest_verdict(struct session *s, const struct machine_result *res,
         if (!name) {
             continue;
         }
-        if (!(devices & bit)) {
+        if (!(s->devices & bit)) {
             g_string_append_printf(absent, " %s", name);
         } else if (!report_device_checks(r, name)) {
             g_string_append_printf(missing, " %s", name);
@@ -676,7 +683,7 @@ static int run_machine(const struct run_setup *rs)
     if (s.selftest) {
         report_flush(&s.report);
         s.devices = machine_selftest_devices(m);
-        status = selftest_verdict(&s, &res, s.devices);
+        status = selftest_verdict(&s, &res);
     } else {
         fflush(stdout);
         printf("\n");

@@ -2,36 +2,24 @@
 /* PCIe host: ECAM decoding, BAR placement on the bus. */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "pcihost.h"
+#include "regnames.h"
+#include "vmmlog.h"
 
 #define ECAM_BUS(off) ((uint32_t)((off) >> 20) & 0xffu)
 #define ECAM_DEV(off) ((uint32_t)((off) >> 15) & 0x1fu)
 #define ECAM_FN(off)  ((uint32_t)((off) >> 12) & 0x7u)
 #define ECAM_REG(off) ((uint32_t)(off)&0xfffu)
 
-static void pcihost_log(struct pcihost *h, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void pcihost_log(struct pcihost *h, int level, const char *fmt, ...)
+int pcihost_init(struct pcihost *h, vmapple_bus *bus,
+                 void (*log)(void *opaque, int level, const char *message), void *opaque)
 {
-    char msg[256];
-    va_list ap;
+    const vmapple_platform_region *win;
+    int ret;
 
-    if (!h->log) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    h->log(h->opaque, level, msg);
-}
-
-void pcihost_init(struct pcihost *h, vmapple_bus *bus,
-                  void (*log)(void *opaque, int level, const char *message), void *opaque)
-{
     memset(h, 0, sizeof(*h));
     h->bus = bus;
     h->log = log;
@@ -41,6 +29,13 @@ void pcihost_init(struct pcihost *h, vmapple_bus *bus,
             h->slots[s].bar_base[r] = VMAPPLE_NO_BASE;
         }
     }
+    ret = vmapple_platform_find_region(VMAPPLE_MAP_PCIE_MMIO, &win);
+    if (ret < 0) {
+        return ret;
+    }
+    h->mmio_base = win->base;
+    h->mmio_size = win->size;
+    return 0;
 }
 
 int pcihost_attach(struct pcihost *h, uint32_t slot, vmapple_device *dev, const char *label)
@@ -76,7 +71,6 @@ void pcihost_reset(struct pcihost *h)
 void pcihost_bar_update(struct pcihost *h, uint32_t slot, uint32_t region, uint64_t address,
                         uint64_t size, int enabled)
 {
-    const uint64_t win = 0x50000000ull, win_size = 0x1fff0000ull; /* VMAPPLE_MAP_PCIE_MMIO */
     struct pcihost_slot *s;
     int ret;
 
@@ -88,21 +82,19 @@ void pcihost_bar_update(struct pcihost *h, uint32_t slot, uint32_t region, uint6
     if (!enabled) {
         return;
     }
-    h->bar_moves++;
     /* The host bridge forwards only its window; a BAR elsewhere decodes nothing. */
-    if (address < win || size > win_size || address - win > win_size - size) {
-        h->bar_refused++;
-        pcihost_log(h, VMAPPLE_LOG_GUEST_ERROR,
-                    "pci 00:%02x.0 %s: BAR of region %u at 0x%" PRIx64 " (+0x%" PRIx64
-                    ") is outside the PCIe MMIO window; not mapped",
-                    slot, s->label, region, address, size);
+    if (address < h->mmio_base || size > h->mmio_size ||
+        address - h->mmio_base > h->mmio_size - size) {
+        vmm_log(h->log, h->opaque, VMAPPLE_LOG_GUEST_ERROR,
+                "pci 00:%02x.0 %s: BAR of region %u at 0x%" PRIx64 " (+0x%" PRIx64
+                ") is outside the PCIe MMIO window; not mapped",
+                slot, s->label, region, address, size);
         return;
     }
     ret = vmapple_bus_map_region(h->bus, s->dev, region, address);
     if (ret < 0) {
-        h->bar_refused++;
-        pcihost_log(h, VMAPPLE_LOG_GUEST_ERROR, "pci 00:%02x.0 %s: BAR not mapped: %s", slot,
-                    s->label, vmapple_bus_last_error(h->bus));
+        vmm_log(h->log, h->opaque, VMAPPLE_LOG_GUEST_ERROR, "pci 00:%02x.0 %s: BAR not mapped: %s",
+                slot, s->label, vmapple_bus_last_error(h->bus));
         return;
     }
     s->bar_base[region] = address;
@@ -158,41 +150,6 @@ int pcihost_ecam_write(void *opaque, uint64_t offset, uint32_t size, uint64_t va
     return 0;
 }
 
-static const char *config_reg_name(uint32_t reg)
-{
-    static const struct {
-        uint16_t off;
-        const char *name;
-    } names[] = {
-        { 0x00, "VENDOR_ID" },
-        { 0x02, "DEVICE_ID" },
-        { 0x04, "COMMAND" },
-        { 0x06, "STATUS" },
-        { 0x08, "REVISION/CLASS" },
-        { 0x0c, "CACHE_LINE" },
-        { 0x0d, "LATENCY" },
-        { 0x0e, "HEADER_TYPE" },
-        { 0x10, "BAR0" },
-        { 0x14, "BAR1" },
-        { 0x18, "BAR2" },
-        { 0x1c, "BAR3" },
-        { 0x20, "BAR4" },
-        { 0x24, "BAR5" },
-        { 0x2c, "SUBSYSTEM_VENDOR" },
-        { 0x2e, "SUBSYSTEM_ID" },
-        { 0x30, "ROM" },
-        { 0x34, "CAP_PTR" },
-        { 0x3c, "INTERRUPT_LINE" },
-        { 0x3d, "INTERRUPT_PIN" },
-    };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (names[i].off == reg) {
-            return names[i].name;
-        }
-    }
-    return reg < 0x40 ? "header" : reg < 0x100 ? "capabilities" : "extended";
-}
-
 void pcihost_describe(const struct pcihost *h, uint64_t offset, char *buf, size_t len)
 {
     uint32_t dev = ECAM_DEV(offset);
@@ -204,5 +161,5 @@ void pcihost_describe(const struct pcihost *h, uint64_t offset, char *buf, size_
         label = "(none)";
     }
     snprintf(buf, len, "%02x:%02x.%u %s %s+0x%03x", ECAM_BUS(offset), dev, ECAM_FN(offset), label,
-             config_reg_name(ECAM_REG(offset)), ECAM_REG(offset));
+             pci_config_regname(ECAM_REG(offset)), ECAM_REG(offset));
 }

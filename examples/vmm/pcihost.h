@@ -28,14 +28,20 @@ struct pcihost_slot {
 struct pcihost {
     vmapple_bus *bus;
     struct pcihost_slot slots[PCIHOST_SLOTS];
+    /* The window BARs must lie in (VMAPPLE_MAP_PCIE_MMIO). */
+    uint64_t mmio_base;
+    uint64_t mmio_size;
     void (*log)(void *opaque, int level, const char *message);
     void *opaque;
-    uint64_t bar_moves;
-    uint64_t bar_refused;
 };
 
-void pcihost_init(struct pcihost *h, vmapple_bus *bus,
-                  void (*log)(void *opaque, int level, const char *message), void *opaque);
+/*
+ * All slots empty; BARs are mapped only inside the platform's PCIe MMIO
+ * window. Guest errors go to @p log (machine_config.log).
+ * @return 0, or -ENOENT when the platform map has no such window.
+ */
+int pcihost_init(struct pcihost *h, vmapple_bus *bus,
+                 void (*log)(void *opaque, int level, const char *message), void *opaque);
 /* Put @p dev in @p slot (bus 0, function 0). @return 0, -EBUSY or -EINVAL. */
 int pcihost_attach(struct pcihost *h, uint32_t slot, vmapple_device *dev, const char *label);
 /* Unmap every BAR (machine reset; the functions' own reset clears their BARs). */

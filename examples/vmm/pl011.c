@@ -105,7 +105,6 @@ int pl011_write(void *opaque, uint64_t offset, uint32_t size, uint64_t value)
     switch (offset) {
     case UARTDR: {
         char c = (char)(value & 0xff);
-        u->bytes_out++;
         if (u->output) {
             u->output(u->opaque, &c, 1);
         }

@@ -91,6 +91,40 @@ bool regname(const char *device, const char *region, uint64_t off, char *buf, si
     return true;
 }
 
+/* PCI Local Bus 3.0, 6.1: the type 0 configuration header. */
+static const struct name pci_config[] = {
+    { 0x00, "VENDOR_ID" },
+    { 0x02, "DEVICE_ID" },
+    { 0x04, "COMMAND" },
+    { 0x06, "STATUS" },
+    { 0x08, "REVISION/CLASS" },
+    { 0x0c, "CACHE_LINE" },
+    { 0x0d, "LATENCY" },
+    { 0x0e, "HEADER_TYPE" },
+    { 0x10, "BAR0" },
+    { 0x14, "BAR1" },
+    { 0x18, "BAR2" },
+    { 0x1c, "BAR3" },
+    { 0x20, "BAR4" },
+    { 0x24, "BAR5" },
+    { 0x2c, "SUBSYSTEM_VENDOR" },
+    { 0x2e, "SUBSYSTEM_ID" },
+    { 0x30, "ROM" },
+    { 0x34, "CAP_PTR" },
+    { 0x3c, "INTERRUPT_LINE" },
+    { 0x3d, "INTERRUPT_PIN" },
+};
+
+const char *pci_config_regname(uint32_t reg)
+{
+    const char *n = LOOKUP(pci_config, reg);
+
+    if (n) {
+        return n;
+    }
+    return reg < 0x40 ? "header" : reg < 0x100 ? "capabilities" : "extended";
+}
+
 /* virtio 1.2, 4.1.4.3: the common configuration structure. */
 static const struct name virtio_common[] = {
     { 0x00, "device_feature_select" }, { 0x04, "device_feature" },

@@ -14,6 +14,13 @@
 bool regname(const char *device, const char *region, uint64_t off, char *buf, size_t len);
 
 /*
+ * The name of PCI configuration register @p reg ("COMMAND"), or else the
+ * part of configuration space it lies in ("header", "capabilities",
+ * "extended").
+ */
+const char *pci_config_regname(uint32_t reg);
+
+/*
  * A virtio-pci function's BAR offset by the structure its capabilities put
  * there: "common.queue_select", "notify+0x0", "isr+0x0", "config.apple_type".
  */

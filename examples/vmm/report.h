@@ -21,9 +21,7 @@ struct report_check {
 };
 
 struct report {
-    GArray *checks;   /* struct report_check */
-    GPtrArray *skips; /* "device: reason" */
-    unsigned boots;
+    GArray *checks; /* struct report_check */
     bool ended;
     unsigned end_passed, end_failed;
     char panic[96]; /* "<device> <check>" the firmware panicked on */

@@ -24,7 +24,6 @@ struct pl011 {
     void (*output)(void *opaque, const char *buf, size_t len);
     void *opaque;
     uint32_t cr, lcr_h, ibrd, fbrd, ifls, imsc, dmacr;
-    uint64_t bytes_out;
 };
 
 void pl011_init(struct pl011 *u, void (*output)(void *, const char *, size_t), void *opaque);
@@ -48,16 +47,14 @@ struct gicd {
     uint32_t cfg[GICD_NR_IRQS / 16u];
     uint8_t priority[GICD_NR_IRQS];
     uint64_t router[GICD_NR_IRQS];
-    uint64_t raised; /* rising edges seen on any SPI, for statistics */
 };
 
 void gicd_reset(struct gicd *g);
 /* Set the level of SPI @p spi (interrupt ID spi + 32). */
 void gicd_set_spi(struct gicd *g, uint32_t spi, bool level);
-bool gicd_spi_level(const struct gicd *g, uint32_t spi);
 int gicd_read(void *opaque, uint64_t offset, uint32_t size, uint64_t *value);
 int gicd_write(void *opaque, uint64_t offset, uint32_t size, uint64_t value);
-/* Writes the register's name ("GICD_ISPENDR1") into buf; "" when unknown. */
-void gicd_reg_name(uint64_t offset, char *buf, size_t len);
+/* Writes the register's name ("GICD_ISPENDR1") into buf; false when it has none. */
+bool gicd_reg_name(uint64_t offset, char *buf, size_t len);
 
 #endif /* VMM_STANDINS_H */
