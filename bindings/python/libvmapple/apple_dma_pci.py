@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass
 
 from . import _native, pci
-from .device import DeviceType, build_options, set_int_field
+from .device import DeviceType, build_options, enum_option, handle_option
 from .dma import DmaBackend
 from .host import Host
 from .memory import GuestMemory
@@ -98,16 +98,6 @@ class AppleDmaPciInfo:
     doorbells: int
 
 
-def _layout(opts: AppleDmaPciOptions, value) -> None:
-    if isinstance(value, str):
-        try:
-            value = Layout[value.upper()]
-        except KeyError:
-            raise ValueError(f"AppleDmaPci: option layout {value!r} (published or module)") \
-                from None
-    set_int_field(opts, "layout", value, "AppleDmaPci")
-
-
 class AppleDmaPci(PciFunction):
     """The apple-dma-pci function (1b36:0015): region "bar0" (BAR0, 4 KiB),
     no interrupt.
@@ -128,19 +118,11 @@ class AppleDmaPci(PciFunction):
     def build(options: dict, what: str = "AppleDmaPci", always: bool = False
               ) -> tuple[AppleDmaPciOptions | None, tuple]:
         """The options struct for @options and the objects it points to."""
-        backends = []
-
-        def dma(opts: AppleDmaPciOptions, value) -> None:
-            if value is None:
-                return
-            if not isinstance(value, DmaBackend):
-                raise TypeError(f"{what}: option dma must be a DmaBackend, "
-                                f"not {type(value).__name__}")
-            opts.dma = value.handle
-            backends.append(value)
-
-        opts = build_options(AppleDmaPciOptions, what, options,
-                             converters={"layout": _layout, "dma": dma}, always=always)
+        backends: list[DmaBackend] = []
+        converters = {"layout": enum_option("layout", Layout, what),
+                      "dma": handle_option("dma", DmaBackend, what, backends)}
+        opts = build_options(AppleDmaPciOptions, what, options, converters=converters,
+                             always=always)
         return opts, tuple(backends)
 
     def info(self) -> AppleDmaPciInfo:

@@ -9,7 +9,7 @@ import struct
 
 from . import _native
 from .blockdev import Blockdev
-from .device import Device, DeviceType, build_options
+from .device import Device, DeviceType, build_options, handle_option
 from .host import Host
 
 BASE = 0x30000000
@@ -85,25 +85,14 @@ class Bdif(Device):
 
     def __init__(self, host: Host | None = None, *, allow_writes: bool = False,
                  flush_writes: bool = False, **options):
-        volumes = []
-
-        def volume(field: str):
-            def convert(opts: BdifOptions, value) -> None:
-                if value is None:
-                    return
-                if not isinstance(value, Blockdev):
-                    raise TypeError(f"Bdif: option {field} must be a Blockdev, "
-                                    f"not {type(value).__name__}")
-                setattr(opts, field, value.handle)
-                volumes.append(value)
-            return convert
-
+        volumes: list[Blockdev] = []
         flags = options.get("flags", 0) | (ALLOW_WRITES if allow_writes else 0) | \
             (FLUSH_WRITES if flush_writes else 0)
         if flags:
             options["flags"] = flags
-        opts = build_options(BdifOptions, "Bdif", options,
-                             converters={"root": volume("root"), "aux": volume("aux")})
+        converters = {unit: handle_option(unit, Blockdev, "Bdif", volumes)
+                      for unit in ("root", "aux")}
+        opts = build_options(BdifOptions, "Bdif", options, converters=converters)
         self._create(host, _create, opts, keepalive=tuple(volumes), name="bdif")
 
     def reg_read(self, unit: int, register: int, size: int = 4) -> int:

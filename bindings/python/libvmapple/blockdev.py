@@ -15,7 +15,7 @@ from typing import Callable
 from . import _native
 from ._handle import Closeable
 from ._native import lib
-from .errors import CallbackFailure, Fault, VmappleError
+from .errors import CallbackFailure, CallbackLog, Fault, VmappleError, check
 from .host import raise_failures
 
 SECTOR = 512
@@ -139,8 +139,7 @@ class FileVolume(Blockdev):
         out = ctypes.c_void_p()
         ret = lib.vmapple_blockdev_open_file(os.fsencode(path), ctypes.byref(opts),
                                              ctypes.byref(out))
-        if ret < 0:
-            raise VmappleError(ret, _native.last_error(), "vmapple_blockdev_open_file")
+        check(ret, function="vmapple_blockdev_open_file")
         self.path = os.fspath(path)
         self._init(out.value)
 
@@ -175,86 +174,49 @@ class _FunctionBackend(VolumeBackend):
         self.close = close
 
 
-class _Core:
+def _buffer(address: int, length: int) -> memoryview:
+    """The library's buffer at @address as bytes (valid during the call)."""
+    return memoryview((ctypes.c_char * length).from_address(address)).cast("B")
+
+
+class _Core(CallbackLog):
     """The C callbacks of a Python volume and the failures they caught.
     Holds the backend, never the volume object (it lives in the finalizer)."""
 
     def __init__(self, backend: VolumeBackend, label: str):
+        super().__init__("blockdev.", label)
         self.backend = backend
-        self.label = label
         self.closed_by_library = False
-        self._lock = threading.Lock()
-        self._pending: list[CallbackFailure] = []
-        self.failures: list[CallbackFailure] = []
-
-    def take_callback_failures(self) -> list[CallbackFailure]:
-        with self._lock:
-            pending, self._pending = self._pending, []
-        return pending
-
-    def _fail(self, op: str, exc: BaseException) -> int:
-        f = CallbackFailure.capture(f"blockdev.{op}", self.label, exc)
-        with self._lock:
-            self._pending.append(f)
-            self.failures.append(f)
-        return -errno.EIO
 
     def read(self, _opaque, offset, buf, length):
-        try:
-            data = memoryview(self.backend.read(offset, length)).cast("B")
+        def store(data) -> None:
+            data = memoryview(data).cast("B")
             if data.nbytes != length:
                 raise ValueError(f"read returned {data.nbytes} bytes for a read of {length}")
-            memoryview((ctypes.c_char * length).from_address(buf)).cast("B")[:] = data
-            return 0
-        except Fault as f:
-            return -f.errno
-        except BaseException as e:  # noqa: B902 -- must not reach C
-            return self._fail("read", e)
+            _buffer(buf, length)[:] = data
+
+        return self.call("read", self.backend.read, offset, length, convert=store)[0]
 
     def write(self, _opaque, offset, buf, length):
-        try:
-            self.backend.write(offset, memoryview((ctypes.c_char * length).from_address(buf))
-                               .cast("B"))
-            return 0
-        except Fault as f:
-            return -f.errno
-        except BaseException as e:  # noqa: B902
-            return self._fail("write", e)
+        return self.call("write", lambda: self.backend.write(offset, _buffer(buf, length)))[0]
 
     def flush(self, _opaque):
-        try:
-            self.backend.flush()
-            return 0
-        except Fault as f:
-            return -f.errno
-        except BaseException as e:  # noqa: B902
-            return self._fail("flush", e)
+        return self.call("flush", self.backend.flush)[0]
 
     def discard(self, _opaque, offset, length):
-        try:
-            self.backend.discard(offset, length)
-            return 0
-        except Fault as f:
-            return -f.errno
-        except BaseException as e:  # noqa: B902
-            return self._fail("discard", e)
+        return self.call("discard", self.backend.discard, offset, length)[0]
 
     def write_zeroes(self, _opaque, offset, length, may_unmap):
-        try:
-            self.backend.write_zeroes(offset, length, bool(may_unmap))
-            return 0
-        except Fault as f:
-            return -f.errno
-        except BaseException as e:  # noqa: B902
-            return self._fail("write_zeroes", e)
+        return self.call("write_zeroes", self.backend.write_zeroes, offset, length,
+                         bool(may_unmap))[0]
 
     def close(self, _opaque):
         self.closed_by_library = True
         try:
             if self.backend.close is not None:
                 self.backend.close()
-        except BaseException as e:  # noqa: B902
-            self._fail("close", e)
+        except BaseException as e:  # noqa: B902 -- must not reach C
+            self.fail("close", e)
 
 
 class CallbackVolume(Blockdev):
@@ -312,8 +274,7 @@ class CallbackVolume(Blockdev):
         out = ctypes.c_void_p()
         ret = lib.vmapple_blockdev_create(ctypes.byref(ops), None, ctypes.byref(opts),
                                           ctypes.byref(out))
-        if ret < 0:
-            raise VmappleError(ret, _native.last_error(), "vmapple_blockdev_create")
+        check(ret, function="vmapple_blockdev_create")
         self._core = core
         self._init(out.value, core)
 
@@ -337,6 +298,9 @@ class MemoryBackend(VolumeBackend):
             cut); None when the volume is not flushable.
         ops: (op, offset, length) for every call, in order.
         faults: op name -> errno: calls of that op fail with -errno.
+
+    An access beyond the end of data (a volume declared bigger than its
+    buffer) fails with -EIO, as a disk fails past its end; data never grows.
     """
 
     def __init__(self, data: bytearray, *, flushable: bool = True, writable: bool = True,
@@ -359,6 +323,9 @@ class MemoryBackend(VolumeBackend):
             self.ops.append((op, offset, length))
         if op in self.faults:
             raise Fault(self.faults[op])
+        if offset + length > len(self.data):
+            raise Fault(errno.EIO, f"{op} of [{offset:#x}, +{length:#x}) is beyond the "
+                        f"{len(self.data):#x}-byte buffer")
 
     def read(self, offset: int, length: int) -> memoryview:
         self._enter("read", offset, length)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import threading
 import weakref
 from dataclasses import dataclass
 from typing import Callable
@@ -14,7 +13,7 @@ from . import _native
 from ._handle import Closeable
 from ._native import lib
 from .device import Device
-from .errors import CallbackFailure, Fault, VmappleError
+from .errors import CallbackLog, VmappleError, check
 from .host import raise_failures
 
 
@@ -57,14 +56,12 @@ class Bus(Closeable):
 
     def __init__(self) -> None:
         out = ctypes.c_void_p()
-        ret = lib.vmapple_bus_create(ctypes.byref(out))
-        if ret < 0:
-            raise VmappleError(ret, _native.last_error(), "vmapple_bus_create")
+        check(lib.vmapple_bus_create(ctypes.byref(out)), function="vmapple_bus_create")
         self._handle: int | None = out.value
         self._devices: dict[int, Device] = {}  # device handle -> object
         self._handlers: dict[int, tuple] = {}  # base -> ctypes callbacks
-        self._pending: list[CallbackFailure] = []
-        self._lock = threading.Lock()
+        # What handlers raised; the handlers hold it, never the bus.
+        self._callbacks = CallbackLog("bus handler ", "bus")
         self._bar_tracking: dict[int, tuple] = {}
         self._finalizer = weakref.finalize(self, _destroy, out.value, self._handlers)
 
@@ -83,8 +80,7 @@ class Bus(Closeable):
         self._finalizer()
 
     def _check(self, ret: int, function: str, thread_error: bool = False) -> int:
-        with self._lock:
-            pending, self._pending = self._pending, []
+        pending = self._callbacks.take_callback_failures()
         for dev in list(self._devices.values()):
             if not dev.closed:
                 dev._check_callbacks()
@@ -128,45 +124,25 @@ class Bus(Closeable):
         write(offset, size, value). Either may be None (reads 0, writes
         dropped). A handler may raise Fault(errno) to fail the access."""
         # The callbacks live in the bus's finalizer: they must not hold the bus.
-        bus_ref = weakref.ref(self)
-
-        def fail(callback: str, exc: BaseException) -> None:
-            bus = bus_ref()
-            if bus is not None:
-                bus._fail(callback, exc)
+        callbacks = self._callbacks
 
         def c_read(_opaque, offset, sz, value):
-            try:
-                value[0] = int(read(offset, sz)) & ((1 << (8 * sz)) - 1) if read else 0
+            if not read:
+                value[0] = 0
                 return 0
-            except Fault as f:
-                value[0] = 0
-                return -f.errno
-            except BaseException as e:  # noqa: B902 -- must not reach C
-                value[0] = 0
-                fail(f"bus handler {name}.read", e)
-                return -errno.EIO
+            ret, got = callbacks.call(f"{name}.read", read, offset, sz,
+                                      convert=lambda v: int(v) & ((1 << (8 * sz)) - 1))
+            value[0] = got if ret == 0 else 0
+            return ret
 
         def c_write(_opaque, offset, sz, value):
-            try:
-                if write:
-                    write(offset, sz, value)
-                return 0
-            except Fault as f:
-                return -f.errno
-            except BaseException as e:  # noqa: B902
-                fail(f"bus handler {name}.write", e)
-                return -errno.EIO
+            return callbacks.call(f"{name}.write", write, offset, sz, value)[0] if write else 0
 
         fns = (_native.BUS_READ_FN(c_read), _native.BUS_WRITE_FN(c_write))
         self._check(lib.vmapple_bus_map_handler(self.handle, name.encode(), base, size,
                                                 fns[0], fns[1], None),
                     "vmapple_bus_map_handler")
         self._handlers[base] = fns
-
-    def _fail(self, callback: str, exc: BaseException) -> None:
-        with self._lock:
-            self._pending.append(CallbackFailure.capture(callback, "bus", exc))
 
     def unmap(self, base: int) -> None:
         """Remove the range that starts at @base."""

@@ -8,7 +8,7 @@ import enum
 import struct
 
 from . import _native
-from .device import Device, DeviceType, build_options, set_int_field
+from .device import Device, DeviceType, build_options, enum_option, string_option
 from .host import Host
 
 BASE = 0x00400000
@@ -74,30 +74,6 @@ def _mac(field: str):
     return convert
 
 
-def _string(field: str):
-    def convert(opts: CfgOptions, value) -> None:
-        if value is None:
-            setattr(opts, field, None)
-            return
-        if not isinstance(value, (str, bytes)):
-            raise TypeError(f"Cfg: option {field} must be a str, not {type(value).__name__}")
-        data = value.encode() if isinstance(value, str) else value
-        if b"\0" in data:
-            raise ValueError(f"Cfg: option {field} contains a NUL character")
-        # The struct keeps the bytes alive until create, which copies them.
-        setattr(opts, field, data)
-    return convert
-
-
-def _layout(opts: CfgOptions, value) -> None:
-    if isinstance(value, str):
-        try:
-            value = Layout[value.upper()]
-        except KeyError:
-            raise ValueError(f"Cfg: option layout {value!r} (compiled or commented)") from None
-    set_int_field(opts, "layout", value, "Cfg")
-
-
 class Cfg(Device):
     """The configuration region the firmware reads: region "cfg" (64 KiB of
     RAM-like memory at 0x0040_0000, flagged RAM so region_memory() works),
@@ -115,11 +91,11 @@ class Cfg(Device):
     DEFAULTS = {"nr_cpus": 1}
 
     def __init__(self, host: Host | None = None, **options):
-        converters = {"layout": _layout}
+        converters = {"layout": enum_option("layout", Layout, "Cfg")}
         for f in ("mac_en0", "mac_en1", "mac_wifi0", "mac_bt0"):
             converters[f] = _mac(f)
         for f in ("serial", "model", "soc_name"):
-            converters[f] = _string(f)
+            converters[f] = string_option(f, "Cfg")
         opts = build_options(CfgOptions, "Cfg", options, self.DEFAULTS, converters)
         self._create(host, _create, opts, name="cfg")
 

@@ -118,6 +118,59 @@ def build_options(struct_type: type[ctypes.Structure], what: str, given: Mapping
     return opts
 
 
+Converter = Callable[[ctypes.Structure, Any], None]
+
+
+def enum_option(field: str, enum_type: type[enum.IntEnum], what: str) -> Converter:
+    """The converter (for build_options) of an enum field given as a member,
+    an int, or a member's name in any case ("root")."""
+
+    def convert(opts: ctypes.Structure, value: Any) -> None:
+        if isinstance(value, str):
+            try:
+                value = enum_type[value.upper()]
+            except KeyError:
+                names = [m.name.lower() for m in enum_type]
+                choices = " or ".join(names) if len(names) == 2 else ", ".join(names)
+                raise ValueError(f"{what}: option {field} {value!r} ({choices})") from None
+        set_int_field(opts, field, value, what)
+    return convert
+
+
+def handle_option(field: str, kind: type, what: str, keep: list) -> Converter:
+    """The converter of a field that points to a library object: @kind (a
+    Blockdev, a DmaBackend) or None (NULL). The objects given are appended
+    to @keep, for the device to keep alive."""
+
+    def convert(opts: ctypes.Structure, value: Any) -> None:
+        if value is None:
+            return
+        if not isinstance(value, kind):
+            raise TypeError(f"{what}: option {field} must be a {kind.__name__}, "
+                            f"not {type(value).__name__}")
+        setattr(opts, field, value.handle)
+        keep.append(value)
+    return convert
+
+
+def string_option(field: str, what: str) -> Converter:
+    """The converter of a C string field: str or bytes without NUL, or None
+    (NULL: the library's default)."""
+
+    def convert(opts: ctypes.Structure, value: Any) -> None:
+        if value is None:
+            setattr(opts, field, None)
+            return
+        if not isinstance(value, (str, bytes)):
+            raise TypeError(f"{what}: option {field} must be a str, not {type(value).__name__}")
+        data = value.encode() if isinstance(value, str) else value
+        if b"\0" in data:
+            raise ValueError(f"{what}: option {field} contains a NUL character")
+        # The struct keeps the bytes alive until create, which copies them.
+        setattr(opts, field, data)
+    return convert
+
+
 def _destroy(handle: int, slot_id: int, host: Host, keepalive: tuple) -> None:
     # keepalive (host callbacks, volumes) must outlive the C object.
     lib.vmapple_device_destroy(handle)
@@ -163,6 +216,9 @@ class Device(Closeable):
         self._buses: weakref.WeakSet = weakref.WeakSet()
         self.host = host if host is not None else Host()
         self._keepalive = keepalive
+        # What the device raises failures of besides its host's: the
+        # objects with Python callbacks it holds (volumes, DMA backends).
+        self._volumes = tuple(v for v in keepalive if hasattr(v, "take_callback_failures"))
         if create is None:
             raise VmappleError(-errno.ENOSYS, f"this libvmapple ({_native.LIBRARY_PATH}) has no "
                                f"{self._create_name}", self._create_name)
@@ -196,6 +252,7 @@ class Device(Closeable):
         self._buses = weakref.WeakSet()
         self.host = host
         self._keepalive = ()
+        self._volumes = ()
         self._slot_id = slot_id
         self._lifeline = owner  # type: ignore[assignment]
         self._region_index = {r.name: r.index for r in self.regions}
@@ -214,12 +271,9 @@ class Device(Closeable):
         failures = []
         if self.host.raise_callback_errors:
             failures += self.host.take_callback_failures()
-        for vol in self._volumes():
+        for vol in self._volumes:
             failures += vol.take_callback_failures()
         raise_failures(failures)
-
-    def _volumes(self) -> tuple:
-        return tuple(v for v in self._keepalive if hasattr(v, "take_callback_failures"))
 
     # -- lifetime ----------------------------------------------------------------
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import threading
 import weakref
 from dataclasses import dataclass
 from typing import Callable
 
 from . import _native
 from ._handle import Closeable
-from .device import set_int_field
-from .errors import CallbackFailure, Fault, VmappleError
+from .device import build_options
+from .errors import CallbackFailure, CallbackLog, VmappleError, check
 from .host import raise_failures
 
 SIM_DART_MAX_BYTES = 3 << 29
@@ -52,26 +51,26 @@ class OccupancyC(ctypes.Structure):
                 ("failed_maps", ctypes.c_uint64)]
 
 
-def _fn(name, restype, argtypes):
-    return _native.optional(name, restype, argtypes)
-
-
 _vp = ctypes.c_void_p
-_create = _fn("vmapple_dma_backend_create", ctypes.c_int,
-              [ctypes.POINTER(DmaOps), _vp, ctypes.POINTER(DmaBackendOptions),
-               ctypes.POINTER(_vp)])
-_create_identity = _fn("vmapple_dma_backend_create_identity", ctypes.c_int,
-                       [ctypes.POINTER(DmaBackendOptions), ctypes.POINTER(_vp)])
-_create_sim_dart = _fn("vmapple_dma_backend_create_sim_dart", ctypes.c_int,
-                       [ctypes.POINTER(SimDartOptions), ctypes.POINTER(_vp)])
-_release = _fn("vmapple_dma_backend_release", None, [_vp])
-_map = _fn("vmapple_dma_backend_map", ctypes.c_int,
-           [_vp, ctypes.c_uint64, _vp, ctypes.c_uint64, ctypes.c_uint32, _u64p, _u64p])
-_unmap = _fn("vmapple_dma_backend_unmap", ctypes.c_int,
-             [_vp, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64])
-_occupancy = _fn("vmapple_dma_backend_get_occupancy", ctypes.c_int,
-                 [_vp, ctypes.POINTER(OccupancyC)])
-_last_error = _fn("vmapple_dma_backend_last_error", ctypes.c_char_p, [_vp])
+_create = _native.optional(
+    "vmapple_dma_backend_create", ctypes.c_int,
+    [ctypes.POINTER(DmaOps), _vp, ctypes.POINTER(DmaBackendOptions), ctypes.POINTER(_vp)])
+_create_identity = _native.optional(
+    "vmapple_dma_backend_create_identity", ctypes.c_int,
+    [ctypes.POINTER(DmaBackendOptions), ctypes.POINTER(_vp)])
+_create_sim_dart = _native.optional(
+    "vmapple_dma_backend_create_sim_dart", ctypes.c_int,
+    [ctypes.POINTER(SimDartOptions), ctypes.POINTER(_vp)])
+_release = _native.optional("vmapple_dma_backend_release", None, [_vp])
+_map = _native.optional(
+    "vmapple_dma_backend_map", ctypes.c_int,
+    [_vp, ctypes.c_uint64, _vp, ctypes.c_uint64, ctypes.c_uint32, _u64p, _u64p])
+_unmap = _native.optional(
+    "vmapple_dma_backend_unmap", ctypes.c_int,
+    [_vp, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64])
+_occupancy = _native.optional(
+    "vmapple_dma_backend_get_occupancy", ctypes.c_int, [_vp, ctypes.POINTER(OccupancyC)])
+_last_error = _native.optional("vmapple_dma_backend_last_error", ctypes.c_char_p, [_vp])
 
 
 @dataclass(frozen=True)
@@ -87,69 +86,41 @@ def _destroy(handle: int, keepalive: object) -> None:
     _release(handle)
 
 
-class _DmaCore:
+class _DmaCore(CallbackLog):
     """The C callbacks of a Python DMA backend (never holds the DmaBackend)."""
 
     def __init__(self, map_fn, unmap_fn, close_fn, label: str):
+        super().__init__("dma.", label)
         self.map_fn, self.unmap_fn, self.close_fn = map_fn, unmap_fn, close_fn
-        self.label = label
         self.closed_by_library = False
-        self._lock = threading.Lock()
-        self._pending: list[CallbackFailure] = []
-        self.failures: list[CallbackFailure] = []
         self.fns = (MAP_FN(self.c_map), UNMAP_FN(self.c_unmap), CLOSE_FN(self.c_close))
 
-    def take_callback_failures(self) -> list[CallbackFailure]:
-        with self._lock:
-            pending, self._pending = self._pending, []
-        return pending
-
-    def _fail(self, op: str, exc: BaseException) -> int:
-        f = CallbackFailure.capture(f"dma.{op}", self.label, exc)
-        with self._lock:
-            self._pending.append(f)
-            self.failures.append(f)
-        return -errno.EIO
-
     def c_map(self, _opaque, gpa, host, length, flags, bus_addr, bus_len):
-        try:
-            addr, n = self.map_fn(gpa, host or None, length, flags)
+        def store(got) -> None:
+            addr, n = got
             if not 0 < n <= length:
                 raise ValueError(f"map answered {n} bytes for {length}")
             bus_addr[0], bus_len[0] = addr, n
-            return 0
-        except Fault as f:
-            return -f.errno
-        except BaseException as e:  # noqa: B902 -- must not reach C
-            return self._fail("map", e)
+
+        return self.call("map", self.map_fn, gpa, host or None, length, flags, convert=store)[0]
 
     def c_unmap(self, _opaque, gpa, length, bus_addr, bus_len):
-        try:
-            self.unmap_fn(gpa, length, bus_addr, bus_len)
-            return 0
-        except Fault as f:
-            return -f.errno
-        except BaseException as e:  # noqa: B902
-            return self._fail("unmap", e)
+        return self.call("unmap", self.unmap_fn, gpa, length, bus_addr, bus_len)[0]
 
     def c_close(self, _opaque):
         self.closed_by_library = True
         try:
             if self.close_fn is not None:
                 self.close_fn()
-        except BaseException as e:  # noqa: B902
-            self._fail("close", e)
+        except BaseException as e:  # noqa: B902 -- must not reach C
+            self.fail("close", e)
 
 
-def _limits(cls, what: str, **kw) -> ctypes.Structure | None:
-    given = {k: v for k, v in kw.items() if v}
-    if not given:
-        return None
-    o = cls()
-    o.size = ctypes.sizeof(o)
-    for k, v in given.items():
-        set_int_field(o, k, v, what)
-    return o
+def limit_options(struct_type: type[ctypes.Structure], what: str,
+                  **limits: int) -> ctypes.Structure | None:
+    """The options struct of a DMA backend's non-zero @limits; None when
+    every one is 0 (the library's defaults)."""
+    return build_options(struct_type, what, {k: v for k, v in limits.items() if v})
 
 
 class DmaBackend(Closeable):
@@ -170,14 +141,13 @@ class DmaBackend(Closeable):
         ops = DmaOps()
         ops.size = ctypes.sizeof(ops)
         ops.map, ops.unmap, ops.close = core.fns
-        opts = _limits(DmaBackendOptions, "DmaBackend", max_mappings=max_mappings,
-                       max_bytes=max_bytes)
+        opts = limit_options(DmaBackendOptions, "DmaBackend", max_mappings=max_mappings,
+                             max_bytes=max_bytes)
         out = ctypes.c_void_p()
         self._check_fn(_create)
         ret = _create(ctypes.byref(ops), None, ctypes.byref(opts) if opts else None,
                       ctypes.byref(out))
-        if ret < 0:
-            raise VmappleError(ret, _native.last_error(), "vmapple_dma_backend_create")
+        check(ret, function="vmapple_dma_backend_create")
         self._core: _DmaCore | None = core
         self._own(out.value, core)
 
@@ -192,20 +162,24 @@ class DmaBackend(Closeable):
         self._finalizer = weakref.finalize(self, _destroy, handle, keepalive)
 
     @classmethod
+    def _adopt(cls, handle: int, keepalive: object = None) -> "DmaBackend":
+        """Own a backend the library made without Python callbacks (its
+        reference is released with this object); @keepalive lives as long."""
+        self = cls.__new__(cls)
+        self._core = None
+        self._own(handle, keepalive)
+        return self
+
+    @classmethod
     def identity(cls, *, max_mappings: int = 0, max_bytes: int = 0) -> "DmaBackend":
         """bus address = guest-physical address; counts only."""
         cls._check_fn(_create_identity)
-        opts = _limits(DmaBackendOptions, "identity", max_mappings=max_mappings,
-                       max_bytes=max_bytes)
+        opts = limit_options(DmaBackendOptions, "identity", max_mappings=max_mappings,
+                             max_bytes=max_bytes)
         out = ctypes.c_void_p()
         ret = _create_identity(ctypes.byref(opts) if opts else None, ctypes.byref(out))
-        if ret < 0:
-            raise VmappleError(ret, _native.last_error(),
-                               "vmapple_dma_backend_create_identity")
-        self = cls.__new__(cls)
-        self._core = None
-        self._own(out.value)
-        return self
+        check(ret, function="vmapple_dma_backend_create_identity")
+        return cls._adopt(out.value)
 
     @classmethod
     def sim_dart(cls, *, max_mappings: int = 0, max_bytes: int = 0,
@@ -213,17 +187,12 @@ class DmaBackend(Closeable):
         """A simulated DART with the platform's limits (by default) that
         hands out deliberately unaligned bus addresses."""
         cls._check_fn(_create_sim_dart)
-        opts = _limits(SimDartOptions, "sim_dart", max_mappings=max_mappings,
-                       max_bytes=max_bytes, bus_base=bus_base)
+        opts = limit_options(SimDartOptions, "sim_dart", max_mappings=max_mappings,
+                             max_bytes=max_bytes, bus_base=bus_base)
         out = ctypes.c_void_p()
         ret = _create_sim_dart(ctypes.byref(opts) if opts else None, ctypes.byref(out))
-        if ret < 0:
-            raise VmappleError(ret, _native.last_error(),
-                               "vmapple_dma_backend_create_sim_dart")
-        self = cls.__new__(cls)
-        self._core = None
-        self._own(out.value)
-        return self
+        check(ret, function="vmapple_dma_backend_create_sim_dart")
+        return cls._adopt(out.value)
 
     def close(self) -> None:
         """Drop this reference. Idempotent."""

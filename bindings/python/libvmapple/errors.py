@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import errno as _errno
+import threading
 import traceback
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from . import _native
 
@@ -65,6 +67,53 @@ class CallbackFailure:
     @classmethod
     def capture(cls, callback: str, source: str, exc: BaseException) -> "CallbackFailure":
         return cls(callback, source, exc, "".join(traceback.format_exception(exc)))
+
+
+class CallbackLog:
+    """What the Python callbacks of one library object (a volume, a DMA
+    backend, a host mechanism, a bus) raised: every failure in failures,
+    and those not raised yet for take_callback_failures(). The library may
+    call from its own threads, so the log is locked. It never holds the
+    object whose callbacks it records (it lives in that object's finalizer).
+    """
+
+    def __init__(self, prefix: str, source: str):
+        self.prefix = prefix  #: put before the op in CallbackFailure.callback
+        self.source = source  #: CallbackFailure.source
+        self._lock = threading.Lock()
+        self._pending: list[CallbackFailure] = []
+        self.failures: list[CallbackFailure] = []
+
+    def take_callback_failures(self) -> list[CallbackFailure]:
+        """The failures not raised yet, which are then forgotten (they stay
+        in failures)."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        return pending
+
+    def fail(self, op: str, exc: BaseException) -> int:
+        """Record @exc, raised by callback @op; returns -EIO, the library's
+        answer for it."""
+        f = CallbackFailure.capture(self.prefix + op, self.source, exc)
+        with self._lock:
+            self._pending.append(f)
+            self.failures.append(f)
+        return -_errno.EIO
+
+    def call(self, op: str, fn: Callable[..., Any], *args: Any,
+             convert: Callable[[Any], Any] | None = None) -> tuple[int, Any]:
+        """Run fn(*args) and then @convert on its answer (where it is checked
+        and stored for the library), letting no exception out: returns
+        (0, the converted answer), (-errno, None) for a Fault, or (-EIO,
+        None) for any other exception, which is recorded as callback @op.
+        """
+        try:
+            got = fn(*args)
+            return 0, got if convert is None else convert(got)
+        except Fault as f:
+            return -f.errno, None
+        except BaseException as e:  # noqa: B902 -- must not reach C
+            return self.fail(op, e), None
 
 
 class CallbackError(Exception):

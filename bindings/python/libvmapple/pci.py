@@ -59,15 +59,22 @@ class PciFunction(Device):
     def capabilities(self) -> dict[int, int]:
         """Capability id -> offset, walking the capability list."""
         caps: dict[int, int] = {}
+        for cap_id, off in self._capability_list():
+            caps.setdefault(cap_id, off)
+        return caps
+
+    def _capability_list(self) -> list[tuple[int, int]]:
+        """(id, offset) of every capability in list order (a loop ends it)."""
+        out: list[tuple[int, int]] = []
         if not self.pci_config_read(STATUS, 2) & STATUS_CAP_LIST:
-            return caps
+            return out
         off = self.pci_config_read(CAPABILITY_LIST, 1) & ~3
         seen = set()
         while off and off not in seen:
             seen.add(off)
-            caps.setdefault(self.pci_config_read(off, 1), off)
+            out.append((self.pci_config_read(off, 1), off))
             off = self.pci_config_read(off + 1, 1) & ~3
-        return caps
+        return out
 
     def place_bar(self, bar: int, address: int, *, enable: bool = True) -> None:
         """Program BAR @bar (64-bit BARs take both dwords) and, with

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from . import _native
 from ._native import lib
-from .errors import VmappleError
+from .errors import VmappleError, check
 
 #: Fixed facts of the machine (platform.h macros).
 FIRMWARE_BASE = 0x00100000
@@ -96,9 +96,8 @@ def regions() -> list[PlatformRegion]:
     out = []
     for i in range(lib.vmapple_platform_count_regions()):
         p = ctypes.POINTER(_native.PlatformRegionInfo)()
-        ret = lib.vmapple_platform_get_region(i, ctypes.byref(p))
-        if ret < 0:
-            raise VmappleError(ret, f"row {i}", "vmapple_platform_get_region")
+        check(lib.vmapple_platform_get_region(i, ctypes.byref(p)), f"row {i}",
+              "vmapple_platform_get_region")
         out.append(_convert(p.contents))
     return out
 
@@ -114,9 +113,8 @@ def find(key: int | str) -> PlatformRegion:
         raise VmappleError(-errno.ENOENT, f"no region named {key!r} (rows: {names})",
                            "vmapple_platform_find_region")
     p = ctypes.POINTER(_native.PlatformRegionInfo)()
-    ret = lib.vmapple_platform_find_region(int(key), ctypes.byref(p))
-    if ret < 0:
-        raise VmappleError(ret, f"no region with id {int(key)}", "vmapple_platform_find_region")
+    check(lib.vmapple_platform_find_region(int(key), ctypes.byref(p)),
+          f"no region with id {int(key)}", "vmapple_platform_find_region")
     return _convert(p.contents)
 
 

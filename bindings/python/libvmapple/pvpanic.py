@@ -91,20 +91,20 @@ class Pvpanic(Device):
                  on_event: Callable[[Events], None] | None = None, **options):
         host = host if host is not None else Host()
         reports: list[PvpanicEvent] = []
-        names = {"name": "pvpanic"}
 
         # Holds the host and the report list, never the device.
         def event(opaque, bits):
+            name = "pvpanic"  # until the host knows the device
             try:
                 slot = host._slots.get(opaque or 0)
-                ev = PvpanicEvent(time.monotonic_ns(), slot.name if slot else names["name"],
-                                  Events(bits))
+                name = slot.name if slot else name
+                ev = PvpanicEvent(time.monotonic_ns(), name, Events(bits))
                 reports.append(ev)
                 host.events.append(ev)
                 if on_event is not None:
                     on_event(Events(bits))
             except BaseException as e:  # noqa: B902 -- must not reach C
-                host._fail("pvpanic event", names["name"], e)
+                host._fail("pvpanic event", name, e)
 
         fn = EVENT_FN(event)
         opts = build_options(PvpanicOptions, "Pvpanic", options, exclude=("event",), always=True)

@@ -8,17 +8,17 @@ from __future__ import annotations
 import ctypes
 import enum
 import errno
-import threading
 import time
 import weakref
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from . import _native
+from ._handle import Closeable
 from .apple_dma_pci import AppleDmaPci, AppleDmaPciOptions
 from .device import Device, set_int_field
-from .dma import DmaBackend, DmaBackendOptions
-from .errors import CallbackFailure, Fault, VmappleError
+from .dma import DmaBackend, DmaBackendOptions, limit_options
+from .errors import CallbackFailure, CallbackLog, VmappleError, check
 from .host import Host, raise_failures
 
 CONFIG_SIZE = 4096
@@ -289,45 +289,29 @@ def _bits(words) -> int:
     return sum(int(w) << (64 * i) for i, w in enumerate(words))
 
 
-class _VfioCore:
+class _VfioCore(CallbackLog):
     """The C callbacks of a Python host mechanism (never holds the
-    VfioBackend). Connections are Python objects behind small integer ids."""
+    VfioBackend). Connections are Python objects behind small integer ids.
+    What the implementation answers is converted for the library inside the
+    failure handling: a wrong answer is a callback failure, never an
+    exception in ctypes."""
 
     OPTIONAL = ("config_write", "bar_info", "bar_map", "bar_unmap", "dma_map", "dma_unmap",
                 "irq_setup", "irq_read_and_clear", "irq_set_mask", "irq_arm", "reset",
                 "get_function", "close")
 
     def __init__(self, impl: object, label: str):
+        super().__init__("vfio backend.", label)
         self.impl = impl
-        self.label = label
         self.conns: dict[int, object] = {}
         self.next_id = 1
         self.bars: dict[tuple[int, int], ctypes.Array] = {}
         self.closed_by_library = False
-        self._lock = threading.Lock()
-        self._pending: list[CallbackFailure] = []
-        self.failures: list[CallbackFailure] = []
 
-    def take_callback_failures(self) -> list[CallbackFailure]:
-        with self._lock:
-            pending, self._pending = self._pending, []
-        return pending
-
-    def _fail(self, op: str, exc: BaseException) -> int:
-        f = CallbackFailure.capture(f"vfio backend.{op}", self.label, exc)
-        with self._lock:
-            self._pending.append(f)
-            self.failures.append(f)
-        return -errno.EIO
-
-    def _call(self, op: str, *args, default: int = 0):
-        """Run impl.op(*args) -> (0, result) or (-errno, None)."""
-        try:
-            return 0, getattr(self.impl, op)(*args)
-        except Fault as f:
-            return -f.errno, None
-        except BaseException as e:  # noqa: B902 -- must not reach C
-            return self._fail(op, e), None
+    def _call(self, op: str, *args, convert: Callable[[object], object] | None = None):
+        """Run impl.op(*args), then @convert on its answer: (0, converted
+        answer) or (-errno, None)."""
+        return self.call(op, lambda: getattr(self.impl, op)(*args), convert=convert)
 
     def ops(self) -> VfioBackendOps:
         o = VfioBackendOps()
@@ -356,85 +340,83 @@ class _VfioCore:
         return o
 
     def connect(self, _opaque, fn, conn_out):
-        ret, conn = self._call("connect", fn)
-        if ret == 0:
+        def register(conn) -> None:
             cid = self.next_id
             self.next_id += 1
             self.conns[cid] = conn
             conn_out[0] = cid
-        return ret
+
+        return self._call("connect", fn, convert=register)[0]
 
     def disconnect(self, _opaque, cid):
         conn = self.conns.pop(cid or 0, None)
         self._call("disconnect", conn)
 
     def config_read(self, _opaque, cid, offset, buf, length):
-        ret, data = self._call("config_read", self.conns.get(cid or 0), offset, length)
-        if ret < 0:
-            return ret
-        try:
+        def copy(data) -> int:
             data = memoryview(data).cast("B")
             if data.nbytes > length:
                 raise ValueError(f"config_read returned {data.nbytes} bytes for {length}")
             ctypes.memmove(buf, bytes(data), data.nbytes)
             return data.nbytes
-        except BaseException as e:  # noqa: B902
-            return self._fail("config_read", e)
+
+        ret, n = self._call("config_read", self.conns.get(cid or 0), offset, length, convert=copy)
+        return ret if ret < 0 else n
 
     def config_write(self, _opaque, cid, offset, size, value):
         return self._call("config_write", self.conns.get(cid or 0), offset, size, value)[0]
 
     def bar_info(self, _opaque, cid, bar, info):
-        ret, got = self._call("bar_info", self.conns.get(cid or 0), bar)
-        if ret == 0:
+        def store(got) -> None:
             got = got if got is not None else BarInfo(0, 0, 0)
             if not isinstance(got, BarInfo):
                 got = BarInfo(*got)
             info.contents.flags, info.contents.bar_size = got.flags, got.size
             info.contents.address = got.address
-        return ret
+
+        return self._call("bar_info", self.conns.get(cid or 0), bar, convert=store)[0]
 
     def bar_map(self, _opaque, cid, bar, host, length):
-        ret, buf = self._call("bar_map", self.conns.get(cid or 0), bar)
-        if ret < 0:
-            return ret
-        try:
+        def pin(buf) -> None:
             # Pinning the buffer keeps its address valid until bar_unmap.
             arr = (ctypes.c_char * memoryview(buf).nbytes).from_buffer(buf)
             self.bars[(cid, bar)] = arr
             host[0] = ctypes.addressof(arr)
             length[0] = len(arr)
-            return 0
-        except BaseException as e:  # noqa: B902
-            return self._fail("bar_map", e)
+
+        return self._call("bar_map", self.conns.get(cid or 0), bar, convert=pin)[0]
 
     def bar_unmap(self, _opaque, cid, bar, host, length):
         self._call("bar_unmap", self.conns.get(cid or 0), bar)
         self.bars.pop((cid, bar), None)
 
     def dma_map(self, _opaque, cid, gpa, host, length, flags, bus_addr, bus_len):
-        ret, got = self._call("dma_map", self.conns.get(cid or 0), gpa, host or None, length,
-                              flags)
-        if ret == 0:
-            bus_addr[0], bus_len[0] = got
-        return ret
+        def store(got) -> None:
+            addr, n = got
+            if not 0 < n <= length:
+                raise ValueError(f"dma_map answered {n} bytes for {length}")
+            bus_addr[0], bus_len[0] = addr, n
+
+        return self._call("dma_map", self.conns.get(cid or 0), gpa, host or None, length, flags,
+                          convert=store)[0]
 
     def dma_unmap(self, _opaque, cid, gpa, length, bus_addr, bus_len):
         return self._call("dma_unmap", self.conns.get(cid or 0), gpa, length, bus_addr,
                           bus_len)[0]
 
     def irq_setup(self, _opaque, cid, vectors):
-        ret, n = self._call("irq_setup", self.conns.get(cid or 0))
-        if ret == 0:
+        def store(n) -> None:
             vectors[0] = int(n)
-        return ret
+
+        return self._call("irq_setup", self.conns.get(cid or 0), convert=store)[0]
 
     def irq_read_and_clear(self, _opaque, cid, pending):
-        ret, bits = self._call("irq_read_and_clear", self.conns.get(cid or 0))
-        if ret == 0:
+        def store(bits) -> None:
+            bits = int(bits)
             for i in range(4):
-                pending[i] = (int(bits) >> (64 * i)) & 0xFFFFFFFFFFFFFFFF
-        return ret
+                pending[i] = (bits >> (64 * i)) & 0xFFFFFFFFFFFFFFFF
+
+        return self._call("irq_read_and_clear", self.conns.get(cid or 0), convert=store)[0]
 
     def irq_set_mask(self, _opaque, cid, mask):
         return self._call("irq_set_mask", self.conns.get(cid or 0),
@@ -447,15 +429,17 @@ class _VfioCore:
         return self._call("reset", self.conns.get(cid or 0))[0]
 
     def get_function(self, _opaque, index, info):
-        ret, f = self._call("get_function", index)
-        if ret == 0:
+        def store(f) -> int:
             if f is None:
                 return -errno.ENOENT
             c = info.contents
             for name in ("domain", "bus", "device", "function", "revision", "vendor_id",
                          "device_id", "subsystem_vendor_id", "subsystem_id", "class_code"):
                 setattr(c, name, getattr(f, name))
-        return ret
+            return 0
+
+        ret, got = self._call("get_function", index, convert=store)
+        return ret or got
 
     def close(self, _opaque):
         self.closed_by_library = True
@@ -467,15 +451,17 @@ def _release_backend(handle: int, keepalive: object) -> None:
     _lib.vfio_backend_release(handle)
 
 
-class VfioBackend:
+class VfioBackend(Closeable):
     """A host mechanism for passthrough and its registry of connections.
     Get one from VfioSim.backend, or VfioBackend.pciaccess() (the host's
     real PCI functions, read-only unless allow_write)."""
 
-    def _init(self, handle: int, *, owned: bool, owner: object = None) -> None:
+    def _init(self, handle: int, *, owned: bool, owner: object = None,
+              core: _VfioCore | None = None) -> None:
         self._handle: int | None = handle
         self._owner = owner  # a VfioSim whose backend this is (borrowed)
-        self._finalizer = weakref.finalize(self, _release_backend, handle, None) if owned \
+        self._core = core  # the callbacks of a Python host mechanism
+        self._finalizer = weakref.finalize(self, _release_backend, handle, core) if owned \
             else None
 
     @classmethod
@@ -488,9 +474,7 @@ class VfioBackend:
         set_int_field(o, "domain", domain, "VfioBackend.pciaccess")
         out = ctypes.c_void_p()
         ret = _lib.vfio_backend_create_pciaccess(ctypes.byref(o), ctypes.byref(out))
-        if ret < 0:
-            raise VmappleError(ret, _native.last_error(),
-                               "vmapple_vfio_backend_create_pciaccess")
+        check(ret, function="vmapple_vfio_backend_create_pciaccess")
         self = cls.__new__(cls)
         self._init(out.value, owned=True)
         return self
@@ -509,51 +493,46 @@ class VfioBackend:
         irq_read_and_clear(conn) -> int bitmap, irq_set_mask(conn, int
         bitmap), irq_arm(conn), reset(conn), get_function(index) ->
         FunctionInfo or None past the end, close(). Raise Fault(errno) to
-        fail; other exceptions become -EIO and a CallbackError."""
+        fail; other exceptions, and answers that are not what is described
+        here, become -EIO and a CallbackError."""
         core = _VfioCore(impl, name)
         ops = core.ops()
         out = ctypes.c_void_p()
         ret = _lib.vfio_backend_create(ctypes.byref(ops), None, ctypes.byref(out))
-        if ret < 0:
-            raise VmappleError(ret, _native.last_error(), "vmapple_vfio_backend_create")
+        check(ret, function="vmapple_vfio_backend_create")
         self = cls.__new__(cls)
-        self._handle = out.value
-        self._owner = None
-        self._core = core
-        self._finalizer = weakref.finalize(self, _release_backend, out.value, core)
+        self._init(out.value, owned=True, core=core)
         return self
 
     def take_callback_failures(self) -> list[CallbackFailure]:
-        core = getattr(self, "_core", None)
-        return core.take_callback_failures() if core is not None else []
+        return self._core.take_callback_failures() if self._core is not None else []
 
     @property
     def callback_failures(self) -> list[CallbackFailure]:
-        core = getattr(self, "_core", None)
-        return list(core.failures) if core is not None else []
+        return list(self._core.failures) if self._core is not None else []
 
     @property
     def handle(self) -> int:
-        if self._handle is None:
-            raise ValueError("VfioBackend is closed")
-        if self._owner is not None and self._owner._handle is None:
+        handle = super().handle
+        if self._owner is not None and self._owner.closed:
             # Borrowed from a simulation that has been closed: the library
             # may have freed it.
             raise ValueError("the VfioSim of this backend is closed")
-        return self._handle
+        return handle
+
+    @property
+    def closed(self) -> bool:
+        return super().closed or (self._owner is not None and self._owner.closed)
 
     def close(self) -> None:
+        """Drop this reference (a backend borrowed from a VfioSim lives on
+        with it). Idempotent."""
         if self._handle is None:
             return
         self._handle = None
         if self._finalizer is not None:
             self._finalizer()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        self._check(0, "")
 
     def _check(self, ret: int, function: str) -> int:
         raise_failures(self.take_callback_failures())
@@ -605,26 +584,19 @@ class VfioBackend:
 
     def dma(self, fn: int, *, max_mappings: int = 0, max_bytes: int = 0) -> DmaBackend:
         """A DMA backend going to @fn's dma_map/dma_unmap."""
-        o = None
-        if max_mappings or max_bytes:
-            o = DmaBackendOptions()
-            o.size = ctypes.sizeof(o)
-            set_int_field(o, "max_mappings", max_mappings, "VfioBackend.dma")
-            set_int_field(o, "max_bytes", max_bytes, "VfioBackend.dma")
+        o = limit_options(DmaBackendOptions, "VfioBackend.dma", max_mappings=max_mappings,
+                          max_bytes=max_bytes)
         out = ctypes.c_void_p()
         self._check(_lib.vfio_backend_get_dma(self.handle, fn, ctypes.byref(o) if o else None,
                                               ctypes.byref(out)), "vmapple_vfio_backend_get_dma")
-        d = DmaBackend.__new__(DmaBackend)
-        d._core = None
-        d._own(out.value, self)  # the backend object outlives the DMA backend
-        return d
+        return DmaBackend._adopt(out.value, self)  # the backend object outlives the DMA backend
 
 
 def _destroy_sim(handle: int, keepalive: object) -> None:
     _lib.vfio_sim_destroy(handle)
 
 
-class VfioSim:
+class VfioSim(Closeable):
     """A simulated host mechanism with fake functions, for tests.
 
     Args:
@@ -636,8 +608,8 @@ class VfioSim:
     def __init__(self, *, dma: DmaBackend | None = None,
                  notify: Callable[[int], None] | None = None):
         self.notifications: list[int] = []
-        self._failures: list = []
-        notes, failures = self.notifications, self._failures
+        self._callbacks = callbacks = CallbackLog("vfio sim ", "vfio-sim")
+        notes = self.notifications
 
         def c_notify(_opaque, fn):
             try:
@@ -645,7 +617,7 @@ class VfioSim:
                 if notify is not None:
                     notify(fn)
             except BaseException as e:  # noqa: B902 -- must not reach C
-                failures.append(CallbackFailure.capture("vfio sim notify", "vfio-sim", e))
+                callbacks.fail("notify", e)
 
         o = SimOptions()
         o.size = ctypes.sizeof(o)
@@ -654,18 +626,11 @@ class VfioSim:
         o.notify = fn
         out = ctypes.c_void_p()
         ret = _lib.vfio_sim_create(ctypes.byref(o), ctypes.byref(out))
-        if ret < 0:
-            raise VmappleError(ret, _native.last_error(), "vmapple_vfio_sim_create")
+        check(ret, function="vmapple_vfio_sim_create")
         self._handle: int | None = out.value
         self._finalizer = weakref.finalize(self, _destroy_sim, out.value, (fn, dma))
         self.backend = VfioBackend.__new__(VfioBackend)
         self.backend._init(_lib.vfio_sim_get_backend(out.value), owned=False, owner=self)
-
-    @property
-    def handle(self) -> int:
-        if self._handle is None:
-            raise ValueError("VfioSim is closed")
-        return self._handle
 
     def close(self) -> None:
         """Drop the simulation's own reference (its functions live on while
@@ -676,11 +641,8 @@ class VfioSim:
         self._finalizer()
 
     def _check(self, ret: int, function: str) -> int:
-        pending, self._failures[:] = list(self._failures), []
-        raise_failures(pending)
-        if ret < 0:
-            raise VmappleError(ret, _native.last_error(), function)
-        return ret
+        raise_failures(self._callbacks.take_callback_failures())
+        return check(ret, function=function)
 
     def add_function(self, bus: int, device: int, function: int = 0, *,
                      config: bytes = b"", config_len: int = 0, msi_vectors: int = 0,
@@ -745,7 +707,7 @@ def _destroy_pt(handle: int, slot_id: int, host: Host, keepalive: object) -> Non
     host._detach(slot_id)
 
 
-class VfioPassthrough:
+class VfioPassthrough(Closeable):
     """One passed-through host function (vmapple_vfio_apple).
 
     Args:
@@ -808,12 +770,6 @@ class VfioPassthrough:
         self._finalizer = weakref.finalize(self, _destroy_pt, out.value, slot_id, hst,
                                            (fn, backend, keep, hst))
 
-    @property
-    def handle(self) -> int:
-        if self._handle is None:
-            raise ValueError("VfioPassthrough is closed")
-        return self._handle
-
     def close(self) -> None:
         """Release the function (and an automatically created companion,
         which is unmapped from buses first)."""
@@ -824,16 +780,6 @@ class VfioPassthrough:
         self._handle = None
         self._finalizer()
         self.host.raise_callback_errors_now()
-
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def _check(self, ret: int, function: str) -> int:
         failures = self.host.take_callback_failures() if self.host.raise_callback_errors else []

@@ -26,7 +26,7 @@ import weakref
 
 from . import _native
 from ._handle import Closeable
-from .errors import VmappleError
+from .errors import VmappleError, check
 from .host import Host, raise_failures
 from .virtio_blk import BarrierMode, IoEngine, Variant, VirtioBlkStats, VirtioBlkStatsC, blk_options
 
@@ -112,10 +112,11 @@ class VhostUserBlk(Closeable):
             raise VmappleError(ret, detail, "vmapple_vhost_user_blk_create")
         self._handle = out.value
         self._slot_id = slot_id
+        self._volumes = tuple(volumes)  # their callbacks' failures are raised here too
         self._idle = threading.Condition()
         self._serving = 0
         self._finalizer = weakref.finalize(self, _release, out.value, self.host, slot_id,
-                                           (tuple(volumes), self.host._trampolines))
+                                           (self._volumes, self.host._trampolines))
 
     @property
     def last_error(self) -> str:
@@ -154,17 +155,13 @@ class VhostUserBlk(Closeable):
 
     def stop(self) -> None:
         """Make the running and every later serve() end with ECANCELED."""
-        ret = _stop(self.handle)
-        if ret < 0:
-            raise VmappleError(ret, _native.last_error(), "vmapple_vhost_user_blk_stop")
+        check(_stop(self.handle), function="vmapple_vhost_user_blk_stop")
 
     def stats(self) -> VirtioBlkStats:
         """The counters of every queue, summed; they survive reconnections."""
         c = VirtioBlkStatsC()
         c.size = ctypes.sizeof(c)
-        ret = _get_stats(self.handle, ctypes.byref(c))
-        if ret < 0:
-            raise VmappleError(ret, _native.last_error(), "vmapple_vhost_user_blk_get_stats")
+        check(_get_stats(self.handle, ctypes.byref(c)), function="vmapple_vhost_user_blk_get_stats")
         return VirtioBlkStats(*(getattr(c, f) for f, _ in VirtioBlkStatsC._fields_[1:]))
 
     def close(self) -> None:
@@ -181,8 +178,12 @@ class VhostUserBlk(Closeable):
         self._raise_callbacks()
 
     def _raise_callbacks(self) -> None:
-        if self.host.raise_callback_errors:
-            raise_failures(self.host.take_callback_failures())
+        """Raise what the host's and the volumes' callbacks raised (the
+        volumes' run on the ring threads during serve())."""
+        failures = self.host.take_callback_failures() if self.host.raise_callback_errors else []
+        for vol in self._volumes:
+            failures += vol.take_callback_failures()
+        raise_failures(failures)
 
 
 class ServeThread(threading.Thread):

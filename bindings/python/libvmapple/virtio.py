@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass
 
 from . import pci
-from .device import Device, RegionFlags
+from .device import RegionFlags
 from .memory import GuestMemory
 from .platform import RAM_BASE, find, MapId
 
@@ -113,6 +113,7 @@ class SplitQueue:
         self.avail_idx = 0
         self.last_used = 0
         self.free = list(range(size))
+        self._chains: dict[int, list[int]] = {}  # head -> descriptors of a chain add() made
 
     def write_desc(self, i: int, addr: int, length: int, flags: int = 0, next_: int = 0) -> None:
         """Write descriptor @i by hand (harnesses testing bad chains)."""
@@ -135,7 +136,6 @@ class SplitQueue:
             last = n == len(ids) - 1
             flags = (DESC_F_WRITE if writable else 0) | (0 if last else DESC_F_NEXT)
             self.write_desc(i, addr, length, flags, 0 if last else ids[n + 1])
-        self._chains = getattr(self, "_chains", {})
         self._chains[ids[0]] = ids
         self.publish(ids[0])
         return ids[0]
@@ -149,15 +149,16 @@ class SplitQueue:
 
     def take_used(self) -> list[tuple[int, int]]:
         """New used-ring entries (id, written length) since the last call;
-        their descriptors become free again."""
+        the descriptors of chains add() made become free again (an id the
+        device completes twice, or that add() never handed out, frees
+        nothing)."""
         out = []
         idx = self.used_idx()
         while self.last_used != idx:
             off = self.used + 4 + 8 * (self.last_used % self.size)
             ident, length = struct.unpack("<II", self.mem.read(off, 8))
             out.append((ident, length))
-            for d in getattr(self, "_chains", {}).pop(ident, [ident] if ident < self.size else []):
-                self.free.append(d)
+            self.free.extend(self._chains.pop(ident, ()))
             self.last_used = (self.last_used + 1) & 0xFFFF
         return out
 
@@ -173,7 +174,7 @@ class VirtioPciDriver:
             buffers (default: the last 1 MiB of the first range).
     """
 
-    def __init__(self, dev: Device, mem: GuestMemory, *, bar_base: int | None = None,
+    def __init__(self, dev: pci.PciFunction, mem: GuestMemory, *, bar_base: int | None = None,
                  heap: tuple[int, int] | None = None):
         self.dev = dev
         self.mem = mem
@@ -189,11 +190,7 @@ class VirtioPciDriver:
         for bar, region in sorted(self.bar_region.items()):
             size = dev.regions[region].size
             base = (base + size - 1) & ~(size - 1)
-            off = pci.BAR0 + 4 * bar
-            low = dev.pci_config_read(off)
-            dev.pci_config_write(off, base & 0xFFFFFFF0)
-            if (low >> 1) & 3 == 2:
-                dev.pci_config_write(off + 4, base >> 32)
+            dev.place_bar(bar, base, enable=False)
             self.bar_address[bar] = base
             base += size
         dev.pci_config_write(pci.COMMAND, pci.COMMAND_MEMORY | pci.COMMAND_MASTER, 2)
@@ -203,18 +200,14 @@ class VirtioPciDriver:
     def _find_caps(self) -> dict[int, VirtioCap]:
         caps: dict[int, VirtioCap] = {}
         d = self.dev
-        off = d.pci_config_read(pci.CAPABILITY_LIST, 1) & ~3
-        seen = set()
-        while off and off not in seen:
-            seen.add(off)
-            if d.pci_config_read(off, 1) == CAP_VENDOR:
+        for cap_id, off in d._capability_list():
+            if cap_id == CAP_VENDOR:
                 cfg_type = d.pci_config_read(off + 3, 1)
                 mult = d.pci_config_read(off + 16) if cfg_type == CAP_NOTIFY else 0
                 cap = VirtioCap(cfg_type, d.pci_config_read(off + 4, 1),
                                 d.pci_config_read(off + 8), d.pci_config_read(off + 12), off,
                                 mult)
                 caps.setdefault(cfg_type, cap)
-            off = d.pci_config_read(off + 1, 1) & ~3
         return caps
 
     # -- structure access -----------------------------------------------------------

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from . import _native
 from .blockdev import Blockdev
-from .device import DeviceType, build_options, set_int_field
+from .device import DeviceType, build_options, enum_option, handle_option, string_option
 from .host import Host
 from .memory import GuestMemory
 from .pci import PciFunction
@@ -133,18 +133,6 @@ _create = _native.optional(
      ctypes.POINTER(ctypes.c_void_p)])
 
 
-def _enum_option(field: str, enum_type: type[enum.IntEnum], what: str = "VirtioBlk"):
-    def convert(opts: ctypes.Structure, value) -> None:
-        if isinstance(value, str):
-            try:
-                value = enum_type[value.upper()]
-            except KeyError:
-                names = ", ".join(m.name.lower() for m in enum_type)
-                raise ValueError(f"{what}: option {field} {value!r} ({names})") from None
-        set_int_field(opts, field, value, what)
-    return convert
-
-
 def blk_options(struct_type: type[ctypes.Structure], what: str, options: dict,
                 bools: dict[str, bool], enums: dict[str, type[enum.IntEnum]],
                 volumes: list, always: bool = False) -> ctypes.Structure | None:
@@ -154,20 +142,6 @@ def blk_options(struct_type: type[ctypes.Structure], what: str, options: dict,
     enum fields of @enums (by name or value). None when nothing was given,
     unless @always."""
 
-    def blockdev(opts: ctypes.Structure, value) -> None:
-        if value is None:
-            return
-        if not isinstance(value, Blockdev):
-            raise TypeError(f"{what}: option blockdev must be a Blockdev, "
-                            f"not {type(value).__name__}")
-        opts.blockdev = value.handle
-        volumes.append(value)
-
-    def serial(opts: ctypes.Structure, value) -> None:
-        if value is not None and not isinstance(value, (str, bytes)):
-            raise TypeError(f"{what}: option serial must be a str, not {type(value).__name__}")
-        opts.serial = value.encode() if isinstance(value, str) else value
-
     bits = {"read_only": READ_ONLY, "no_discard": NO_DISCARD, "no_write_zeroes": NO_WRITE_ZEROES,
             "no_indirect": NO_INDIRECT, "no_event_idx": NO_EVENT_IDX}
     flags = options.get("flags", 0)
@@ -175,8 +149,9 @@ def blk_options(struct_type: type[ctypes.Structure], what: str, options: dict,
         flags |= bits[name] if on else 0
     if flags:
         options["flags"] = flags
-    converters = {f: _enum_option(f, e, what) for f, e in enums.items()}
-    converters.update(blockdev=blockdev, serial=serial)
+    converters = {f: enum_option(f, e, what) for f, e in enums.items()}
+    converters.update(blockdev=handle_option("blockdev", Blockdev, what, volumes),
+                      serial=string_option("serial", what))
     return build_options(struct_type, what, options, always=always, converters=converters)
 
 

@@ -8,7 +8,7 @@ import enum
 from dataclasses import dataclass
 
 from . import _native
-from .device import Device, DeviceType, build_options, set_int_field
+from .device import Device, DeviceType, build_options, enum_option
 from .host import Host
 
 DEFAULT_NUMINTRS = 16
@@ -103,16 +103,6 @@ class Route:
     vector: int  #: MSI/MSI-X vector; 0 in pin mode
 
 
-def _mapping(opts: XhciPolicyOptions, value) -> None:
-    if isinstance(value, str):
-        try:
-            value = Mapping[value.upper()]
-        except KeyError:
-            raise ValueError(f"XhciPolicy: option mapping {value!r} (conditional or always)") \
-                from None
-    set_int_field(opts, "mapping", value, "XhciPolicy")
-
-
 class XhciPolicy(Device):
     """The interrupter-mapping policy a host's xHCI model asks, for each
     event, which event ring receives it and what to signal. No regions, no
@@ -127,8 +117,9 @@ class XhciPolicy(Device):
     _create_name = "vmapple_xhci_policy_create"
 
     def __init__(self, host: Host | None = None, **options):
+        mapping = enum_option("mapping", Mapping, "XhciPolicy")
         opts = build_options(XhciPolicyOptions, "XhciPolicy", options,
-                             converters={"mapping": _mapping})
+                             converters={"mapping": mapping})
         self._create(host, _create, opts, name="xhci-policy")
 
     def set_irq_state(self, *, msi: bool = False, msix: bool = False, msi_vectors: int = 0,

@@ -145,3 +145,16 @@ def test_volumes_are_released_by_the_garbage_collector():
     vm.CallbackVolume(512, read=lambda o, n: bytes(n), close=lambda: closed.append(1))
     gc.collect()
     assert closed == [1]
+
+
+def test_memory_backend_refuses_accesses_beyond_its_buffer():
+    buf = bytearray(1024)
+    vol = vm.CallbackVolume(4096, vm.MemoryBackend(buf))  # declared bigger than its buffer
+    vol.write(512, b"\x11" * 512)
+    for access in (lambda: vol.write(2048, b"\xaa" * 512), lambda: vol.write(512, bytes(1024)),
+                   lambda: vol.read(3072, 512)):
+        with pytest.raises(vm.VmappleError) as ei:
+            access()
+        assert ei.value.errno == errno.EIO
+    assert buf == bytes(512) + b"\x11" * 512  # neither grown nor written
+    assert vol.callback_failures == []  # refused like a disk past its end, not a bug

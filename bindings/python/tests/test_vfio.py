@@ -301,3 +301,30 @@ def test_python_host_mechanism():
     pt.close()
     assert fake.log[-1] == ("disconnect", "conn-5")
     backend.close()
+
+
+def test_a_python_backend_answer_that_does_not_convert_is_reported():
+    # Answers of the wrong shape fail in the bindings' conversion, not in
+    # the implementation: they must be callback failures all the same.
+    class Broken(FakeFunction):
+        def irq_setup(self, conn):
+            return None  # not a vector count
+
+        def dma_map(self, conn, gpa, host, length, flags):
+            return 0x1_0000_0000 + gpa, length + 1  # more than was asked for
+
+    backend = vfio.VfioBackend.from_python(Broken(), name="broken-dext")
+    pt = VfioPassthrough(backend, guest_bdf=0x0900, host_bus=5)
+    with pytest.raises(vm.CallbackError, match="irq_setup callback for broken-dext") as ei:
+        pt.irq_count(IrqType.MSI)
+    assert isinstance(ei.value.__cause__, TypeError)
+    assert [f.callback for f in backend.callback_failures] == ["vfio backend.irq_setup"]
+    dma = backend.dma(FakeFunction.FN)
+    with pytest.raises(vm.VmappleError) as ei:
+        dma.map(0x1000, 0x100)
+    assert ei.value.errno == errno.EIO
+    with pytest.raises(vm.CallbackError, match="dma_map answered 257 bytes for 256"):
+        backend.functions()
+    dma.close()
+    pt.close()
+    backend.close()

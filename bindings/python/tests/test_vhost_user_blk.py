@@ -249,3 +249,21 @@ def test_options_refused(image):
         vub.VhostUserBlk(variant="root", blockdev=vol, queues=2)
     with pytest.raises(TypeError):
         vub.VhostUserBlk(variant="root", blockdev=str(image))
+
+
+def test_raising_volume_callbacks_are_raised_by_serve():
+    def read(offset, length):
+        raise RuntimeError("disk on fire")
+
+    vol = vm.CallbackVolume(1 << 16, read=read, name="flaky")
+    with vub.VhostUserBlk(variant="aux", blockdev=vol) as be:
+        vol.close()  # the back end keeps its own reference
+        front, thread = connect(be)
+        front.setup()
+        assert front.request(vb.T_IN, 0, read_len=512)[0] == vb.S_IOERR
+        front.close()
+        with pytest.raises(vm.CallbackError, match="disk on fire") as e:
+            thread.join(10)
+        assert (e.value.failures[0].callback, e.value.failures[0].source) == \
+            ("blockdev.read", "flaky")
+        assert be.stats().io_errors == 1

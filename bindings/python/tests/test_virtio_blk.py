@@ -296,3 +296,22 @@ def test_option_errors(mem, vol):
         VirtioBlk(host, variant="root", blockdev=bytearray(512))
     with pytest.raises(TypeError, match="unknown option queue_depth"):
         VirtioBlk(host, variant="root", blockdev=vol, queue_depth=4)
+
+
+def test_used_ids_free_only_chains_the_driver_made(mem, vol):
+    d = VirtioBlk(vm.Host(mem), variant="root", blockdev=vol)
+    drv = VirtioBlkDriver(d, mem)
+    q = drv.queue
+    req = drv.submit(T_IN, 0, read_len=512)
+    assert drv.wait(req) == S_OK
+    assert sorted(q.free) == list(range(q.size))
+    # A used ring naming that head again, and an id never handed out:
+    # neither may put a descriptor on the free list a second time.
+    idx = q.used_idx()
+    for n, ident in enumerate((req.head, q.size - 1)):
+        entry = q.used + 4 + 8 * ((idx + n) % q.size)
+        mem.write_u32(entry, ident)
+        mem.write_u32(entry + 4, 0)
+    mem.write_u16(q.used + 2, (idx + 2) & 0xFFFF)
+    assert q.take_used() == [(req.head, 0), (q.size - 1, 0)]
+    assert sorted(q.free) == list(range(q.size))
