@@ -831,33 +831,51 @@ static void test_host_backend(void **state)
     assert_int_equal(r.closes, 1);
 }
 
+/* A device over a recording backend and `ram` bytes of mappable guest RAM. */
+struct rec_rig {
+    struct rec_backend r;
+    vmapple_apple_dma_pci_options o;
+    struct adp_guest g;
+    struct mock_host *h;
+};
+
+static void rec_rig_init(struct rec_rig *x, uint64_t ram)
+{
+    memset(x, 0, sizeof(*x));
+    x->o = (vmapple_apple_dma_pci_options)VMAPPLE_APPLE_DMA_PCI_OPTIONS_INIT;
+    x->h = mock_host_new(RAM_BASE, ram);
+    x->h->allow_map = true;
+    x->r.h = x->h;
+    x->o.dma = rec_new(&x->r);
+    assert_int_equal(vmapple_apple_dma_pci_create(mock_host_ops(), x->h, &x->o, &x->g.dev), 0);
+    x->g.h = x->h;
+    x->g.cmd = CMD;
+    x->g.req = REQ;
+    x->g.resp = RESP;
+    adp_enable(&x->g);
+}
+
+static void rec_rig_free(struct rec_rig *x)
+{
+    vmapple_device_destroy(x->g.dev);
+    vmapple_dma_backend_release(x->o.dma);
+    mock_host_free(x->h);
+}
+
 /* A MAP longer than a window: the host pointer the backend gets is still mapped. */
 static void test_host_backend_long_map(void **state)
 {
-    struct rec_backend r = { 0 };
-    vmapple_apple_dma_pci_options o = VMAPPLE_APPLE_DMA_PCI_OPTIONS_INIT;
-    struct adp_guest g = { 0 };
-    struct mock_host *h = mock_host_new(RAM_BASE, 8ull << 20);
+    struct rec_rig x;
     const uint64_t len = 3ull << 20, gpa = RAM_BASE + (4ull << 20);
 
     (void)state;
-    h->allow_map = true;
-    r.h = h;
-    o.dma = rec_new(&r);
-    assert_int_equal(vmapple_apple_dma_pci_create(mock_host_ops(), h, &o, &g.dev), 0);
-    g.h = h;
-    g.cmd = CMD;
-    g.req = REQ;
-    g.resp = RESP;
-    adp_enable(&g);
-    adp_put_map(&g, 0, gpa, len, 0);
-    assert_int_equal(adp_ring(&g, ADP_MAP, 1), ADP_OK);
-    assert_ptr_equal(r.last_host, mock_ram(h, gpa, len));
-    assert_true(r.live_at_map > 0);
-    assert_int_equal(h->maps_live, 0); /* released when the doorbell returns */
-    vmapple_device_destroy(g.dev);
-    vmapple_dma_backend_release(o.dma);
-    mock_host_free(h);
+    rec_rig_init(&x, 8ull << 20);
+    adp_put_map(&x.g, 0, gpa, len, 0);
+    assert_int_equal(adp_ring(&x.g, ADP_MAP, 1), ADP_OK);
+    assert_ptr_equal(x.r.last_host, mock_ram(x.h, gpa, len));
+    assert_true(x.r.live_at_map > 0);
+    assert_int_equal(x.h->maps_live, 0); /* released when the doorbell returns */
+    rec_rig_free(&x);
 }
 
 /*
@@ -868,34 +886,21 @@ static void test_host_backend_long_map(void **state)
 static void test_host_backend_window_hops(void **state)
 {
     enum { AREAS = 7, N = 300 };
-    struct rec_backend r = { 0 };
-    vmapple_apple_dma_pci_options o = VMAPPLE_APPLE_DMA_PCI_OPTIONS_INIT;
-    struct adp_guest g = { 0 };
-    struct mock_host *h = mock_host_new(RAM_BASE, 32ull << 20);
+    struct rec_rig x;
 
     (void)state;
-    h->allow_map = true;
-    r.h = h;
-    o.dma = rec_new(&r);
-    assert_int_equal(vmapple_apple_dma_pci_create(mock_host_ops(), h, &o, &g.dev), 0);
-    g.h = h;
-    g.cmd = CMD;
-    g.req = REQ;
-    g.resp = RESP;
-    adp_enable(&g);
+    rec_rig_init(&x, 32ull << 20);
     for (uint32_t i = 0; i < N; i++) {
         /* Areas 4 MiB apart, visited in a scrambled order. */
         uint32_t area = (i * 5 + i / 7) % AREAS;
         uint64_t gpa = RAM_BASE + (4ull << 20) + area * (4ull << 20) + (i % 97) * 0x1000 + i % 61;
-        adp_put_map(&g, i, gpa, 0x800 + i, 0);
+        adp_put_map(&x.g, i, gpa, 0x800 + i, 0);
     }
-    assert_int_equal(adp_ring(&g, ADP_MAP, N), ADP_OK);
-    assert_int_equal(r.maps, N);
-    assert_int_equal(r.wrong_host, 0);
-    assert_int_equal(h->maps_live, 0);
-    vmapple_device_destroy(g.dev);
-    vmapple_dma_backend_release(o.dma);
-    mock_host_free(h);
+    assert_int_equal(adp_ring(&x.g, ADP_MAP, N), ADP_OK);
+    assert_int_equal(x.r.maps, N);
+    assert_int_equal(x.r.wrong_host, 0);
+    assert_int_equal(x.h->maps_live, 0);
+    rec_rig_free(&x);
 }
 
 /* ---- reset, state ---- */
