@@ -110,9 +110,12 @@ def test_guest_errors_give_status_one(root):
     # Unknown data flags.
     mem.write(SCRATCH + 48, bdif.sector_block(0))
     mem.write(SCRATCH, bdif.request(SCRATCH + 48, BUF, 512, SCRATCH + 64, data_flags=0x42))
+    mem.write(SCRATCH + 64, b"\xff")  # not the answer already: the device must write it
+    host.logs.clear()
     b.submit(0, SCRATCH)
     assert mem.read(SCRATCH + 64, 1) == b"\x01"
-    assert any(r.level == vm.LogLevel.GUEST_ERROR for r in host.logs)
+    assert [(r.level, r.message) for r in host.logs] == [
+        (vm.LogLevel.GUEST_ERROR, "bdif: root: unknown data flags 0x42")]
     # A request that is not in RAM: nothing at all is written.
     host.dma.clear()
     b.submit(0, 0x2000)

@@ -40,7 +40,7 @@ def test_sim_dart_hands_out_unaligned_addresses():
     assert ei.value.errno == errno.ENOSPC
     with pytest.raises(vm.VmappleError) as ei:
         d.unmap(0x70000000, 0x10000, addr + SIM_DART_PAGE, 0x10000)
-    assert ei.value.errno in (errno.ENOENT, errno.EINVAL)
+    assert ei.value.errno == errno.ENOENT
     d.unmap(0x70000000, 0x10000, addr, 0x10000)
     occ = d.occupancy()
     assert occ.mappings == 1 and occ.max_bytes == 1 << 20
@@ -50,6 +50,7 @@ def test_sim_dart_hands_out_unaligned_addresses():
 
 def test_python_backend():
     live = {}
+    unmapped = []
     closed = []
 
     def map_(gpa, host, length, flags):
@@ -57,20 +58,27 @@ def test_python_backend():
             raise vm.Fault(errno.ENOSPC)
         if flags == 0xBAD:
             raise RuntimeError("dext bug")
-        live[gpa] = length
+        live[gpa] = (host, length, flags)
         return 0x1_0000_0000 + gpa, length
 
     def unmap(gpa, length, bus_addr, bus_len):
-        assert live.pop(gpa) == length
+        unmapped.append((gpa, length, bus_addr, bus_len))
+        live.pop(gpa)
 
     d = DmaBackend(map_, unmap, lambda: closed.append(1), max_mappings=8)
-    assert d.map(0x5000, 0x100) == (0x1_0000_5000, 0x100)
+    # Every argument reaches the callbacks, each in its place.
+    assert d.map(0x5000, 0x100, flags=3, host=0x7F00_0000) == (0x1_0000_5000, 0x100)
+    assert live == {0x5000: (0x7F00_0000, 0x100, 3)}
+    assert d.map(0x9000, 0x40) == (0x1_0000_9000, 0x40)
+    assert live[0x9000] == (None, 0x40, 0)  # no host address: None
     with pytest.raises(vm.VmappleError) as ei:
         d.map(0x6000, 0x20000)
     assert ei.value.errno == errno.ENOSPC
     with pytest.raises(vm.CallbackError, match="dext bug"):
         d.map(0x7000, 16, flags=0xBAD)
     d.unmap(0x5000, 0x100, 0x1_0000_5000, 0x100)
+    d.unmap(0x9000, 0x40, 0x2_0000_9000, 0x30)
+    assert unmapped == [(0x5000, 0x100, 0x1_0000_5000, 0x100), (0x9000, 0x40, 0x2_0000_9000, 0x30)]
     assert live == {} and d.occupancy().max_mappings == 8
     d.close()
     assert closed == [1] and d.closed_by_library

@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: MIT
-"""The ctypes structs match the C headers: sizes and every field's offset,
-as a C program built from the public headers reports them. A struct the
-bindings mirror wrongly would pass wrong options silently."""
+"""The ctypes structs match the C headers: sizes and every field's offset
+and size, as a C program built from the public headers reports them. A
+struct the bindings mirror wrongly would pass wrong options silently."""
 
 from __future__ import annotations
 
 import ctypes
+import dataclasses
+import importlib
 import os
+import pkgutil
 import subprocess
 
 import pytest
@@ -54,29 +57,81 @@ MIRRORS: dict[str, type[ctypes.Structure]] = {
 }
 
 
-def c_layout() -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+def c_layout() -> tuple[dict[str, int], dict[str, dict[str, tuple[int, int]]]]:
+    """The C sizes of the structs, and (offset, size) of each of their fields."""
     prog = os.environ.get("LIBVMAPPLE_STRUCT_LAYOUT")
     if not prog:
         pytest.skip("LIBVMAPPLE_STRUCT_LAYOUT is not set (run through meson test)")
     out = subprocess.run([prog], capture_output=True, text=True, check=True).stdout
     sizes: dict[str, int] = {}
-    fields: dict[str, dict[str, int]] = {}
+    fields: dict[str, dict[str, tuple[int, int]]] = {}
     for line in out.splitlines():
-        name, value = line.split()
+        name, *values = line.split()
         if "." in name:
             struct, field = name.split(".")
-            fields.setdefault(struct, {})[field] = int(value)
+            offset, size = map(int, values)  # exactly two numbers
+            assert field not in fields.get(struct, {}), line
+            fields.setdefault(struct, {})[field] = (offset, size)
         else:
-            sizes[name] = int(value)
+            (size,) = map(int, values)
+            assert name not in sizes, line
+            sizes[name] = size
     return sizes, fields
 
 
 def test_every_mirrored_struct_matches_the_header():
     sizes, fields = c_layout()
     assert set(sizes) == set(MIRRORS)
+    assert set(fields) == set(MIRRORS)
     for name, cls in MIRRORS.items():
         assert ctypes.sizeof(cls) == sizes[name], name
-        # The leading size field of versioned structs is not listed.
-        mine = {f: getattr(cls, f).offset for f, _ in cls._fields_
-                if not (f == "size" and getattr(cls, f).offset == 0)}
+        # Every field, the leading size of versioned structs included: its
+        # offset and its width (a field narrowed into padding, or a shorter
+        # last array, keeps every offset and the struct's size).
+        mine = {f: (getattr(cls, f).offset, getattr(cls, f).size) for f, *_ in cls._fields_}
+        assert len(mine) == len(cls._fields_), name
         assert mine == fields[name], name
+
+
+def test_every_struct_of_the_package_is_mirrored():
+    # A struct added to the bindings without a line in MIRRORS (and in
+    # struct-layout.c) would never be checked.
+    import libvmapple
+
+    for mod in pkgutil.iter_modules(libvmapple.__path__):
+        importlib.import_module("libvmapple." + mod.name)
+    found: set[type] = set()
+    todo: list[type] = [ctypes.Structure, ctypes.Union]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            todo.append(sub)
+            if sub.__module__.split(".")[0] == "libvmapple":
+                found.add(sub)
+    assert len(found) > 30  # the walk did find the package's structs
+    assert found == set(MIRRORS.values())
+    assert len(set(MIRRORS.values())) == len(MIRRORS)  # one C struct each
+
+
+# Results the bindings build by position from a C struct: the dataclass'
+# fields must come in the header's order (reserved fields left out), or a
+# swapped pair of same-typed counters would go unnoticed.
+RESULTS = [
+    (virtio_blk.VirtioBlkStats, "vmapple_virtio_blk_stats", {}),
+    (vfio.SimState, "vmapple_vfio_sim_state", {}),
+    (vfio.FunctionInfo, "vmapple_vfio_function_info", {}),
+    (vfio.BarInfo, "vmapple_vfio_bar_info", {"bar_size": "size"}),
+    (vfio.RegionInfo, "vmapple_vfio_region_info", {"region_size": "size"}),
+    (dma.Occupancy, "vmapple_dma_occupancy", {}),
+    (pvpanic.PvpanicCounts, "vmapple_pvpanic_counts", {}),
+    (apple_dma_pci.AppleDmaPciInfo, "vmapple_apple_dma_pci_info", {}),
+]
+
+
+@pytest.mark.parametrize("result,struct,renamed", RESULTS,
+                         ids=[r[0].__name__ for r in RESULTS])
+def test_result_fields_follow_the_header(result, struct, renamed):
+    _, fields = c_layout()
+    in_c = sorted(fields[struct], key=lambda f: fields[struct][f][0])
+    expected = [renamed.get(f, f) for f in in_c
+                if f != "size" and not f.startswith("reserved")]
+    assert [f.name for f in dataclasses.fields(result)] == expected

@@ -29,7 +29,11 @@ def test_reports_reach_the_callback_the_records_and_the_counts():
     p.report(Events.SHUTDOWN | Events.CRASH_LOADED)
     assert seen == [Events.PANICKED, Events.SHUTDOWN | Events.CRASH_LOADED]
     assert [e.events for e in p.reports] == seen
-    assert all(isinstance(e, PvpanicEvent) and e.device == "pvpanic" for e in host.events)
+    # Exactly one event per write, in order (an empty list must not pass).
+    assert [(type(e), e.device, e.events) for e in host.events] == [
+        (PvpanicEvent, "pvpanic", Events.PANICKED),
+        (PvpanicEvent, "pvpanic", Events.SHUTDOWN | Events.CRASH_LOADED),
+    ]
     c = p.counts()
     assert (c.panicked, c.crash_loaded, c.shutdown, c.unsupported_writes) == (1, 1, 1, 0)
     assert c.supported == ALL_EVENTS
@@ -44,7 +48,13 @@ def test_unsupported_bits():
     assert seen == [Events.PANICKED]
     c = p.counts()
     assert c.panicked == 1 and c.shutdown == 0 and c.unsupported_writes == 2
-    assert host.logs  # logged
+    # The unsupported bits are logged once, as a guest error; the supported
+    # one is reported as usual.
+    assert [(r.level, r.message) for r in host.logs] == [
+        (vm.LogLevel.GUEST_ERROR,
+         "pvpanic: write of 0x4: unsupported event bits 0x4 ignored (supported 0x3; logged once)"),
+        (vm.LogLevel.WARNING, "pvpanic: guest reported panicked"),
+    ]
 
 
 def test_a_raising_event_callback_is_reported():

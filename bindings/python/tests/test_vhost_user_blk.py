@@ -191,7 +191,7 @@ def test_read_only(image):
         assert front.request(vb.T_OUT, 0, b"\0" * 512)[0] == vb.S_IOERR
         assert front.request(vb.T_IN, 0, read_len=512) == (vb.S_OK, bytes(range(256)) * 2)
         front.close()
-        thread.join(10)
+        assert thread.join(10) == 0  # a refused write ends nothing
         assert be.stats().io_errors == 1
     assert image.read_bytes() == before
 

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Prints the size of every public struct the Python bindings mirror, and
- * the offset of each of its fields, so test_layout.py can compare them with
- * the ctypes definitions: "name size" lines, then "name.field offset".
+ * the offset and size of each of its fields, so test_layout.py can compare
+ * them with the ctypes definitions: "name size" lines, then
+ * "name.field offset size" (the leading size field of versioned
+ * structs included).
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -10,11 +12,12 @@
 #include <libvmapple/libvmapple.h>
 
 #define S(t)    printf("%s %zu\n", #t, sizeof(t))
-#define F(t, f) printf("%s.%s %zu\n", #t, #f, offsetof(t, f))
+#define F(t, f) printf("%s.%s %zu %zu\n", #t, #f, offsetof(t, f), sizeof(((t *)0)->f))
 
 int main(void)
 {
     S(vmapple_host_ops);
+    F(vmapple_host_ops, size);
     F(vmapple_host_ops, mem_read);
     F(vmapple_host_ops, mem_write);
     F(vmapple_host_ops, mem_map);
@@ -48,6 +51,7 @@ int main(void)
     F(vmapple_platform_region, spi_count);
 
     S(vmapple_bus_range);
+    F(vmapple_bus_range, size);
     F(vmapple_bus_range, region);
     F(vmapple_bus_range, base);
     F(vmapple_bus_range, length);
@@ -55,11 +59,13 @@ int main(void)
     F(vmapple_bus_range, device);
 
     S(vmapple_blockdev_file_options);
+    F(vmapple_blockdev_file_options, size);
     F(vmapple_blockdev_file_options, flags);
     F(vmapple_blockdev_file_options, offset);
     F(vmapple_blockdev_file_options, length);
 
     S(vmapple_blockdev_ops);
+    F(vmapple_blockdev_ops, size);
     F(vmapple_blockdev_ops, read);
     F(vmapple_blockdev_ops, write);
     F(vmapple_blockdev_ops, flush);
@@ -68,10 +74,12 @@ int main(void)
     F(vmapple_blockdev_ops, close);
 
     S(vmapple_blockdev_options);
+    F(vmapple_blockdev_options, size);
     F(vmapple_blockdev_options, flags);
     F(vmapple_blockdev_options, capacity);
 
     S(vmapple_pci_host_bridge_options);
+    F(vmapple_pci_host_bridge_options, size);
     F(vmapple_pci_host_bridge_options, vendor_id);
     F(vmapple_pci_host_bridge_options, device_id);
     F(vmapple_pci_host_bridge_options, class_code);
@@ -84,10 +92,12 @@ int main(void)
     F(vmapple_aes_builtin_key, key);
 
     S(vmapple_aes_options);
+    F(vmapple_aes_options, size);
     F(vmapple_aes_options, cbc_chain_iv);
     F(vmapple_aes_options, builtin_keys);
 
     S(vmapple_cfg_options);
+    F(vmapple_cfg_options, size);
     F(vmapple_cfg_options, layout);
     F(vmapple_cfg_options, ecid);
     F(vmapple_cfg_options, ram_size);
@@ -104,15 +114,18 @@ int main(void)
     F(vmapple_cfg_options, reserved0);
 
     S(vmapple_bdif_options);
+    F(vmapple_bdif_options, size);
     F(vmapple_bdif_options, flags);
     F(vmapple_bdif_options, root);
     F(vmapple_bdif_options, aux);
 
     S(vmapple_pvpanic_options);
+    F(vmapple_pvpanic_options, size);
     F(vmapple_pvpanic_options, events);
     F(vmapple_pvpanic_options, event);
 
     S(vmapple_pvpanic_counts);
+    F(vmapple_pvpanic_counts, size);
     F(vmapple_pvpanic_counts, supported);
     F(vmapple_pvpanic_counts, panicked);
     F(vmapple_pvpanic_counts, crash_loaded);
@@ -120,19 +133,23 @@ int main(void)
     F(vmapple_pvpanic_counts, unsupported_writes);
 
     S(vmapple_xhci_policy_options);
+    F(vmapple_xhci_policy_options, size);
     F(vmapple_xhci_policy_options, numintrs);
     F(vmapple_xhci_policy_options, mapping);
     F(vmapple_xhci_policy_options, reserved0);
 
     S(vmapple_xhci_irq_state);
+    F(vmapple_xhci_irq_state, size);
     F(vmapple_xhci_irq_state, flags);
     F(vmapple_xhci_irq_state, msi_vectors);
     F(vmapple_xhci_irq_state, msix_vectors);
 
     S(vmapple_xhci_route_request);
+    F(vmapple_xhci_route_request, size);
     F(vmapple_xhci_route_request, interrupter);
 
     S(vmapple_xhci_route);
+    F(vmapple_xhci_route, size);
     F(vmapple_xhci_route, flags);
     F(vmapple_xhci_route, event_ring);
     F(vmapple_xhci_route, irq_mode);
@@ -140,6 +157,7 @@ int main(void)
     F(vmapple_xhci_route, reserved0);
 
     S(vmapple_virtio_blk_options);
+    F(vmapple_virtio_blk_options, size);
     F(vmapple_virtio_blk_options, variant);
     F(vmapple_virtio_blk_options, blockdev);
     F(vmapple_virtio_blk_options, flags);
@@ -160,6 +178,7 @@ int main(void)
     F(vmapple_virtio_blk_options, worker_poll_us);
 
     S(vmapple_virtio_blk_stats);
+    F(vmapple_virtio_blk_stats, size);
     F(vmapple_virtio_blk_stats, in_flight);
     F(vmapple_virtio_blk_stats, requests);
     F(vmapple_virtio_blk_stats, read_bytes);
@@ -174,6 +193,7 @@ int main(void)
     F(vmapple_virtio_blk_stats, worker_polled);
 
     S(vmapple_vhost_user_blk_options);
+    F(vmapple_vhost_user_blk_options, size);
     F(vmapple_vhost_user_blk_options, variant);
     F(vmapple_vhost_user_blk_options, blockdev);
     F(vmapple_vhost_user_blk_options, flags);
@@ -190,20 +210,24 @@ int main(void)
     F(vmapple_vhost_user_blk_options, worker_poll_us);
 
     S(vmapple_dma_ops);
+    F(vmapple_dma_ops, size);
     F(vmapple_dma_ops, map);
     F(vmapple_dma_ops, unmap);
     F(vmapple_dma_ops, close);
 
     S(vmapple_dma_backend_options);
+    F(vmapple_dma_backend_options, size);
     F(vmapple_dma_backend_options, max_mappings);
     F(vmapple_dma_backend_options, max_bytes);
 
     S(vmapple_sim_dart_options);
+    F(vmapple_sim_dart_options, size);
     F(vmapple_sim_dart_options, max_mappings);
     F(vmapple_sim_dart_options, max_bytes);
     F(vmapple_sim_dart_options, bus_base);
 
     S(vmapple_dma_occupancy);
+    F(vmapple_dma_occupancy, size);
     F(vmapple_dma_occupancy, mappings);
     F(vmapple_dma_occupancy, max_mappings);
     F(vmapple_dma_occupancy, reserved);
@@ -212,6 +236,7 @@ int main(void)
     F(vmapple_dma_occupancy, failed_maps);
 
     S(vmapple_apple_dma_pci_options);
+    F(vmapple_apple_dma_pci_options, size);
     F(vmapple_apple_dma_pci_options, layout);
     F(vmapple_apple_dma_pci_options, max_entries);
     F(vmapple_apple_dma_pci_options, max_mappings);
@@ -223,6 +248,7 @@ int main(void)
     F(vmapple_apple_dma_pci_options, dma);
 
     S(vmapple_apple_dma_pci_info);
+    F(vmapple_apple_dma_pci_info, size);
     F(vmapple_apple_dma_pci_info, layout);
     F(vmapple_apple_dma_pci_info, max_entries);
     F(vmapple_apple_dma_pci_info, max_mappings);
@@ -235,11 +261,13 @@ int main(void)
     F(vmapple_apple_dma_pci_info, doorbells);
 
     S(vmapple_vfio_bar_info);
+    F(vmapple_vfio_bar_info, size);
     F(vmapple_vfio_bar_info, flags);
     F(vmapple_vfio_bar_info, bar_size);
     F(vmapple_vfio_bar_info, address);
 
     S(vmapple_vfio_function_info);
+    F(vmapple_vfio_function_info, size);
     F(vmapple_vfio_function_info, domain);
     F(vmapple_vfio_function_info, bus);
     F(vmapple_vfio_function_info, device);
@@ -253,6 +281,7 @@ int main(void)
     F(vmapple_vfio_function_info, class_code);
 
     S(vmapple_vfio_backend_ops);
+    F(vmapple_vfio_backend_ops, size);
     F(vmapple_vfio_backend_ops, connect);
     F(vmapple_vfio_backend_ops, disconnect);
     F(vmapple_vfio_backend_ops, config_read);
@@ -271,14 +300,17 @@ int main(void)
     F(vmapple_vfio_backend_ops, close);
 
     S(vmapple_vfio_pciaccess_options);
+    F(vmapple_vfio_pciaccess_options, size);
     F(vmapple_vfio_pciaccess_options, flags);
     F(vmapple_vfio_pciaccess_options, domain);
 
     S(vmapple_vfio_region_info);
+    F(vmapple_vfio_region_info, size);
     F(vmapple_vfio_region_info, flags);
     F(vmapple_vfio_region_info, region_size);
 
     S(vmapple_vfio_apple_options);
+    F(vmapple_vfio_apple_options, size);
     F(vmapple_vfio_apple_options, guest_bdf);
     F(vmapple_vfio_apple_options, host_bus);
     F(vmapple_vfio_apple_options, host_device);
@@ -289,12 +321,14 @@ int main(void)
     F(vmapple_vfio_apple_options, irq_deliver);
 
     S(vmapple_vfio_sim_options);
+    F(vmapple_vfio_sim_options, size);
     F(vmapple_vfio_sim_options, reserved);
     F(vmapple_vfio_sim_options, dma);
     F(vmapple_vfio_sim_options, notify);
     F(vmapple_vfio_sim_options, notify_opaque);
 
     S(vmapple_vfio_sim_function);
+    F(vmapple_vfio_sim_function, size);
     F(vmapple_vfio_sim_function, bus);
     F(vmapple_vfio_sim_function, device);
     F(vmapple_vfio_sim_function, function);
@@ -308,6 +342,7 @@ int main(void)
     F(vmapple_vfio_sim_function, bar_flags);
 
     S(vmapple_vfio_sim_state);
+    F(vmapple_vfio_sim_state, size);
     F(vmapple_vfio_sim_state, connected);
     F(vmapple_vfio_sim_state, connects);
     F(vmapple_vfio_sim_state, resets);
