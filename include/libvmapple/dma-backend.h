@@ -164,6 +164,11 @@ VMAPPLE_API int vmapple_dma_backend_create_identity(const vmapple_dma_backend_op
  * does), and starts every mapping on an odd page, so no bus address it
  * hands out is aligned to more than 16 KiB, whatever the guest's buffer
  * alignment: guests that assume more are caught off Apple hardware.
+ *
+ * Memory: the window holds twice max_bytes plus four pages per mapping;
+ * the DART keeps 16 bytes and one bit per window page. That is address
+ * space reserved at creation (about 7 MiB at the platform's limits, about
+ * 200 MiB at the largest), touched only where mappings are made.
  * @param opts NULL: the platform's limits.
  * @return 0; -EINVAL for a NULL @p out or an option out of range (the last
  *         error names the option and the limit); -ENOMEM.

@@ -11,18 +11,6 @@
 
 #include "vfio-internal.h"
 
-struct vmapple_dma_backend {
-    int refs; /* atomic */
-    vmapple_dma_ops ops;
-    void *opaque;
-    const char *name;
-    pthread_mutex_t lock;
-    uint32_t max_mappings, mappings;
-    uint64_t max_bytes, bytes;
-    uint64_t failed_maps;
-    char last_error[VM_ERROR_LEN];
-};
-
 static char *dma_slot(vmapple_dma_backend *dma)
 {
     return dma ? dma->last_error : NULL;
@@ -113,9 +101,7 @@ void vm_dma_backend_unlock(vmapple_dma_backend *dma)
     pthread_mutex_unlock(&dma->lock);
 }
 
-/* Why a map was refused before the backend was asked (cold: kept out of the batch loop). */
-static __attribute__((noinline, cold)) int map_refused(vmapple_dma_backend *dma, uint64_t gpa,
-                                                       uint64_t len)
+int vm_dma_backend_map_refused(vmapple_dma_backend *dma, uint64_t gpa, uint64_t len)
 {
     int ret;
 
@@ -137,10 +123,8 @@ static __attribute__((noinline, cold)) int map_refused(vmapple_dma_backend *dma,
     return ret;
 }
 
-/* The backend failed, or answered a range no guest may be given. */
-static __attribute__((noinline, cold)) int map_failed(vmapple_dma_backend *dma, int ret,
-                                                      uint64_t gpa, uint64_t len, uint64_t addr,
-                                                      uint64_t blen)
+int vm_dma_backend_map_failed(vmapple_dma_backend *dma, int ret, uint64_t gpa, uint64_t len,
+                              uint64_t addr, uint64_t blen)
 {
     if (ret > 0) {
         ret = -EIO;
@@ -157,28 +141,6 @@ static __attribute__((noinline, cold)) int map_failed(vmapple_dma_backend *dma, 
     }
     dma->failed_maps++;
     return ret;
-}
-
-int vm_dma_backend_map_locked(vmapple_dma_backend *dma, uint64_t gpa, void *host, uint64_t len,
-                              uint32_t flags, uint64_t *bus_addr, uint64_t *bus_len)
-{
-    uint64_t addr = 0, blen = 0;
-    int ret;
-
-    if (vm_unlikely(len == 0 || !vm_range_ok(gpa, len) ||
-                    (dma->max_mappings && dma->mappings >= dma->max_mappings) ||
-                    (dma->max_bytes && len > dma->max_bytes - dma->bytes))) {
-        return map_refused(dma, gpa, len);
-    }
-    ret = dma->ops.map(dma->opaque, gpa, host, len, flags, &addr, &blen);
-    if (vm_unlikely(ret != 0 || blen == 0 || blen > len || !vm_range_ok(addr, blen))) {
-        return map_failed(dma, ret, gpa, len, addr, blen);
-    }
-    dma->mappings++;
-    dma->bytes += len;
-    *bus_addr = addr;
-    *bus_len = blen;
-    return 0;
 }
 
 int vm_dma_backend_unmap_locked(vmapple_dma_backend *dma, uint64_t gpa, uint64_t len,
@@ -304,12 +266,10 @@ VMAPPLE_API int vmapple_dma_backend_create_identity(const vmapple_dma_backend_op
 #define DART_PAGE      ((uint64_t)VMAPPLE_SIM_DART_PAGE)
 #define DART_MAX_BYTES (64ull << 30)
 #define DART_MAX_MAPS  (1u << 20)
-#define DART_NO_RECORD UINT32_MAX
 
-struct dart_record {
-    uint64_t gpa, len, bus;
-    uint64_t first_page, npages;
-    uint32_t next_free; /* free-list link while unused */
+/* What the DART keeps of a mapping, on the mapping's first page (len 0: none starts there). */
+struct dart_entry {
+    uint64_t gpa, len;
 };
 
 struct sim_dart {
@@ -318,13 +278,11 @@ struct sim_dart {
     uint64_t *bitmap; /* bit p set: page p is in use */
     uint64_t cursor;  /* next-fit start */
     /*
-     * Record index + 1 of the mapping that starts on page p (0: none). A bus
-     * address names its first page, so unmap finds its record directly. The
+     * Indexed by page. A bus address names its first page, so unmap finds
+     * the mapping directly; its other pages follow from gpa and len. The
      * array is calloc'd: pages never used cost no memory.
      */
-    uint32_t *rec_of_page;
-    struct dart_record *recs;
-    uint32_t nr_recs, cap_recs, free_head;
+    struct dart_entry *first;
 };
 
 static bool page_used(const struct sim_dart *d, uint64_t p)
@@ -394,17 +352,14 @@ static int dart_map(void *opaque, uint64_t gpa, void *host, uint64_t len, uint32
     struct sim_dart *d = opaque;
     uint64_t off = gpa & (DART_PAGE - 1);
     uint64_t n = (off + len + DART_PAGE - 1) / DART_PAGE;
-    uint64_t p, word_mask = 0;
-    uint32_t idx;
-    struct dart_record *r;
+    uint64_t p = d->cursor | 1;
+    uint64_t mask = (UINT64_MAX >> (64 - VM_MIN(n, 64))) << (p % 64);
 
     (void)host;
     (void)flags;
-    p = d->cursor | 1;
     /* Most mappings are small and the pages after the cursor free: one word to test and set. */
-    if (p % 64 + n <= 64 && p < d->pages && n <= d->pages - p &&
-        (d->bitmap[p / 64] & ((UINT64_MAX >> (64 - n)) << (p % 64))) == 0) {
-        word_mask = (UINT64_MAX >> (64 - n)) << (p % 64);
+    if (p % 64 + n <= 64 && p < d->pages && n <= d->pages - p && (d->bitmap[p / 64] & mask) == 0) {
+        d->bitmap[p / 64] |= mask;
     } else {
         p = find_run(d, d->cursor, d->pages, n);
         if (p == UINT64_MAX) {
@@ -413,36 +368,12 @@ static int dart_map(void *opaque, uint64_t gpa, void *host, uint64_t len, uint32
         if (p == UINT64_MAX) {
             return -ENOSPC; /* the window is fragmented */
         }
-    }
-    if (d->free_head != DART_NO_RECORD) {
-        idx = d->free_head;
-        d->free_head = d->recs[idx].next_free;
-    } else {
-        if (d->nr_recs == d->cap_recs) {
-            uint32_t cap = d->cap_recs ? d->cap_recs * 2 : 64;
-            struct dart_record *recs = realloc(d->recs, (size_t)cap * sizeof(*recs));
-            if (!recs) {
-                return -ENOMEM;
-            }
-            d->recs = recs;
-            d->cap_recs = cap;
-        }
-        idx = d->nr_recs++;
-    }
-    r = &d->recs[idx];
-    r->gpa = gpa;
-    r->len = len;
-    r->first_page = p;
-    r->npages = n;
-    r->bus = d->bus_base + p * DART_PAGE + off;
-    d->rec_of_page[p] = idx + 1;
-    if (word_mask) {
-        d->bitmap[p / 64] |= word_mask;
-    } else {
         mark_pages(d, p, n, true);
     }
+    d->first[p].gpa = gpa;
+    d->first[p].len = len;
     d->cursor = p + n;
-    *bus_addr = r->bus;
+    *bus_addr = d->bus_base + p * DART_PAGE + off;
     *bus_len = len;
     return 0;
 }
@@ -450,26 +381,22 @@ static int dart_map(void *opaque, uint64_t gpa, void *host, uint64_t len, uint32
 static int dart_unmap(void *opaque, uint64_t gpa, uint64_t len, uint64_t bus_addr, uint64_t bus_len)
 {
     struct sim_dart *d = opaque;
-    struct dart_record *r;
-    uint64_t page;
-    uint32_t idx;
+    struct dart_entry *e;
+    uint64_t page, off;
 
-    if (bus_addr < d->bus_base || (page = (bus_addr - d->bus_base) / DART_PAGE) >= d->pages ||
-        d->rec_of_page[page] == 0) {
+    if (bus_addr < d->bus_base || (page = (bus_addr - d->bus_base) / DART_PAGE) >= d->pages) {
         return -ENOENT;
     }
-    idx = d->rec_of_page[page] - 1;
-    r = &d->recs[idx];
-    if (r->bus != bus_addr) {
-        return -ENOENT;
+    e = &d->first[page];
+    off = (bus_addr - d->bus_base) % DART_PAGE;
+    if (e->len == 0 || off != (e->gpa & (DART_PAGE - 1))) {
+        return -ENOENT; /* no mapping starts at this bus address */
     }
-    if (r->gpa != gpa || r->len != len || bus_len != len) {
+    if (e->gpa != gpa || e->len != len || bus_len != len) {
         return -EINVAL;
     }
-    d->rec_of_page[page] = 0;
-    mark_pages(d, r->first_page, r->npages, false);
-    r->next_free = d->free_head;
-    d->free_head = idx;
+    mark_pages(d, page, (off + len + DART_PAGE - 1) / DART_PAGE, false);
+    e->len = 0;
     return 0;
 }
 
@@ -477,8 +404,7 @@ static void dart_close(void *opaque)
 {
     struct sim_dart *d = opaque;
 
-    free(d->rec_of_page);
-    free(d->recs);
+    free(d->first);
     free(d->bitmap);
     free(d);
 }
@@ -536,9 +462,8 @@ VMAPPLE_API int vmapple_dma_backend_create_sim_dart(const vmapple_sim_dart_optio
     d->bus_base = opts.bus_base;
     d->pages = pages;
     d->bitmap = calloc((size_t)((pages + 63) / 64), sizeof(uint64_t));
-    d->rec_of_page = calloc((size_t)pages, sizeof(uint32_t));
-    d->free_head = DART_NO_RECORD;
-    if (!d->bitmap || !d->rec_of_page) {
+    d->first = calloc((size_t)pages, sizeof(*d->first));
+    if (!d->bitmap || !d->first) {
         dart_close(d);
         return -ENOMEM;
     }

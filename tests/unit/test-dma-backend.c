@@ -180,6 +180,18 @@ static void test_sim_dart_unmap(void **state)
     assert_int_equal(vmapple_dma_backend_map(dma, 0x70008000, NULL, 0x4000, 0, &bus2, &len2), 0);
     assert_int_equal(occupancy(dma).bytes, 0x4000);
     vmapple_dma_backend_release(dma);
+
+    /* A bus address on a later page of a live mapping names no mapping. */
+    o.max_bytes = 0x8000;
+    assert_int_equal(vmapple_dma_backend_create_sim_dart(&o, &dma), 0);
+    assert_int_equal(vmapple_dma_backend_map(dma, 0x70000000, NULL, 0x8000, 0, &bus, &len), 0);
+    assert_int_equal(vmapple_dma_backend_unmap(dma, 0x70004000, 0x4000, bus + 0x4000, 0x4000),
+                     -ENOENT);
+    assert_int_equal(vmapple_dma_backend_unmap(dma, 0x70000000, 0x8000, bus + 0x4000, len),
+                     -ENOENT);
+    assert_int_equal(occupancy(dma).mappings, 1);
+    assert_int_equal(vmapple_dma_backend_unmap(dma, 0x70000000, 0x8000, bus, len), 0);
+    vmapple_dma_backend_release(dma);
 }
 
 /*
