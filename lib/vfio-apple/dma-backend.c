@@ -172,7 +172,9 @@ VMAPPLE_API int vmapple_dma_backend_map(vmapple_dma_backend *dma, uint64_t gpa, 
         return dma_error(dma, -EINVAL, "map: NULL argument");
     }
     pthread_mutex_lock(&dma->lock);
-    ret = vm_dma_backend_map_locked(dma, gpa, host, len, flags, bus_addr, bus_len);
+    ret = len == 0 || !vm_range_ok(gpa, len)
+              ? vm_dma_backend_map_refused(dma, gpa, len)
+              : vm_dma_backend_map_locked(dma, gpa, host, len, flags, bus_addr, bus_len);
     pthread_mutex_unlock(&dma->lock);
     return ret;
 }
@@ -346,35 +348,60 @@ static uint64_t find_run(const struct sim_dart *d, uint64_t lo, uint64_t hi, uin
     return UINT64_MAX;
 }
 
+/* Record a mapping of n pages at page p and answer its bus address. */
+static inline void dart_record(struct sim_dart *d, uint64_t p, uint64_t n, uint64_t gpa,
+                               uint64_t len, uint64_t *bus_addr, uint64_t *bus_len)
+{
+    d->first[p].gpa = gpa;
+    d->first[p].len = len;
+    d->cursor = p + n;
+    *bus_addr = d->bus_base + p * DART_PAGE + (gpa & (DART_PAGE - 1));
+    *bus_len = len;
+}
+
+/* The slow path: search the window for n free pages, from the cursor on, then from the start. */
+static __attribute__((noinline)) int dart_map_search(struct sim_dart *d, uint64_t n, uint64_t gpa,
+                                                     uint64_t len, uint64_t *bus_addr,
+                                                     uint64_t *bus_len)
+{
+    uint64_t p = find_run(d, d->cursor, d->pages, n);
+
+    if (p == UINT64_MAX) {
+        p = find_run(d, 0, d->pages, n);
+    }
+    if (p == UINT64_MAX) {
+        return -ENOSPC; /* the window is fragmented */
+    }
+    mark_pages(d, p, n, true);
+    dart_record(d, p, n, gpa, len, bus_addr, bus_len);
+    return 0;
+}
+
 static int dart_map(void *opaque, uint64_t gpa, void *host, uint64_t len, uint32_t flags,
                     uint64_t *bus_addr, uint64_t *bus_len)
 {
     struct sim_dart *d = opaque;
-    uint64_t off = gpa & (DART_PAGE - 1);
-    uint64_t n = (off + len + DART_PAGE - 1) / DART_PAGE;
+    uint64_t n = ((gpa & (DART_PAGE - 1)) + len + DART_PAGE - 1) / DART_PAGE;
     uint64_t p = d->cursor | 1;
-    uint64_t mask = (UINT64_MAX >> (64 - VM_MIN(n, 64))) << (p % 64);
+    uint64_t mask;
 
     (void)host;
     (void)flags;
-    /* Most mappings are small and the pages after the cursor free: one word to test and set. */
-    if (p % 64 + n <= 64 && p < d->pages && n <= d->pages - p && (d->bitmap[p / 64] & mask) == 0) {
-        d->bitmap[p / 64] |= mask;
-    } else {
-        p = find_run(d, d->cursor, d->pages, n);
-        if (p == UINT64_MAX) {
-            p = find_run(d, 0, d->pages, n);
-        }
-        if (p == UINT64_MAX) {
-            return -ENOSPC; /* the window is fragmented */
-        }
-        mark_pages(d, p, n, true);
+    /*
+     * Most mappings are small and the pages after the cursor free: one word
+     * to test and set. The search is a tail call, so this path saves no
+     * registers.
+     */
+    if (p % 64 + n > 64) {
+        return dart_map_search(d, n, gpa, len, bus_addr, bus_len);
     }
-    d->first[p].gpa = gpa;
-    d->first[p].len = len;
-    d->cursor = p + n;
-    *bus_addr = d->bus_base + p * DART_PAGE + off;
-    *bus_len = len;
+    /* Pages past the window are marked used, so this also keeps the run inside it. */
+    mask = (UINT64_MAX >> (64 - n)) << (p % 64);
+    if (d->bitmap[p / 64] & mask) {
+        return dart_map_search(d, n, gpa, len, bus_addr, bus_len);
+    }
+    d->bitmap[p / 64] |= mask;
+    dart_record(d, p, n, gpa, len, bus_addr, bus_len);
     return 0;
 }
 
@@ -461,12 +488,19 @@ VMAPPLE_API int vmapple_dma_backend_create_sim_dart(const vmapple_sim_dart_optio
     }
     d->bus_base = opts.bus_base;
     d->pages = pages;
-    d->bitmap = calloc((size_t)((pages + 63) / 64), sizeof(uint64_t));
+    /*
+     * The bitmap runs on to the word after the one holding page `pages`
+     * (the fast path of dart_map may look there), with every page past the
+     * window marked used.
+     */
+    d->bitmap = calloc((size_t)(pages / 64 + 2), sizeof(uint64_t));
     d->first = calloc((size_t)pages, sizeof(*d->first));
     if (!d->bitmap || !d->first) {
         dart_close(d);
         return -ENOMEM;
     }
+    d->bitmap[pages / 64] = UINT64_MAX << (pages % 64);
+    d->bitmap[pages / 64 + 1] = UINT64_MAX;
     ret = vm_dma_backend_new(&dart_ops, d, "sim-dart", opts.max_mappings, opts.max_bytes, out);
     if (ret < 0) {
         dart_close(d);

@@ -32,13 +32,10 @@ VM_HIDDEN int vm_dma_backend_new(const vmapple_dma_ops *ops, void *opaque, const
  * A batch of maps and unmaps under one acquisition of the backend's lock
  * (apple-dma-pci processes a whole command page this way). The _locked
  * calls behave as vmapple_dma_backend_map()/_unmap() without the argument
- * checks for NULL.
+ * checks for NULL; map_locked also leaves the range check to its caller.
  */
 VM_HIDDEN void vm_dma_backend_lock(vmapple_dma_backend *dma);
 VM_HIDDEN void vm_dma_backend_unlock(vmapple_dma_backend *dma);
-static inline int vm_dma_backend_map_locked(vmapple_dma_backend *dma, uint64_t gpa, void *host,
-                                            uint64_t len, uint32_t flags, uint64_t *bus_addr,
-                                            uint64_t *bus_len);
 VM_HIDDEN int vm_dma_backend_unmap_locked(vmapple_dma_backend *dma, uint64_t gpa, uint64_t len,
                                           uint64_t bus_addr, uint64_t bus_len);
 
@@ -51,7 +48,10 @@ VM_HIDDEN __attribute__((noinline, cold)) int vm_dma_backend_map_failed(vmapple_
                                                                         uint64_t len, uint64_t addr,
                                                                         uint64_t blen);
 
-/* Inline: apple-dma-pci calls it once per entry of a batch. */
+/*
+ * Inline: apple-dma-pci calls it once per entry of a batch. The caller has
+ * checked that [gpa, gpa + len) is not empty and does not wrap.
+ */
 static inline int vm_dma_backend_map_locked(vmapple_dma_backend *dma, uint64_t gpa, void *host,
                                             uint64_t len, uint32_t flags, uint64_t *bus_addr,
                                             uint64_t *bus_len)
@@ -59,8 +59,7 @@ static inline int vm_dma_backend_map_locked(vmapple_dma_backend *dma, uint64_t g
     uint64_t addr = 0, blen = 0;
     int ret;
 
-    if (vm_unlikely(len == 0 || !vm_range_ok(gpa, len) ||
-                    (dma->max_mappings && dma->mappings >= dma->max_mappings) ||
+    if (vm_unlikely((dma->max_mappings && dma->mappings >= dma->max_mappings) ||
                     (dma->max_bytes && len > dma->max_bytes - dma->bytes))) {
         return vm_dma_backend_map_refused(dma, gpa, len);
     }
