@@ -101,7 +101,11 @@ typedef struct vmapple_apple_dma_pci_options {
     uint32_t layout; /**< VMAPPLE_APPLE_DMA_PCI_LAYOUT_*; default PUBLISHED */
     /** Most entries per batch (register MAX_ENTRIES), 1 .. 65536; 0 = 4096. */
     uint32_t max_entries;
-    /** Most distinct live mappings, 1 .. 4194304; 0 = 65536. */
+    /**
+     * Most distinct live mappings, 1 .. 4194304; 0 = 65536. The device's
+     * table grows with the most mappings ever live, to at most 224 bytes
+     * each: 14 MiB at the default, 896 MiB at the largest.
+     */
     uint32_t max_mappings;
     /** Guest bus << 8 | devfn of the passthrough function served (register MANAGED_BDF). */
     uint16_t managed_bdf;

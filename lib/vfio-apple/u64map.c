@@ -48,12 +48,6 @@ void vm_u64map_clear(struct vm_u64map *m)
     m->count = 0;
 }
 
-/* Multiply-shift: the top bits of (key ^ salt) * mul. */
-static inline uint32_t home_of(const struct vm_u64map *m, uint64_t key)
-{
-    return (uint32_t)(((key ^ m->salt) * m->mul) >> m->shift);
-}
-
 bool vm_u64map_get(const struct vm_u64map *m, uint64_t key, uint32_t *val)
 {
     uint32_t mask = m->cap - 1;
@@ -61,7 +55,7 @@ bool vm_u64map_get(const struct vm_u64map *m, uint64_t key, uint32_t *val)
     if (m->count == 0) {
         return false;
     }
-    for (uint32_t i = home_of(m, key);; i = (i + 1) & mask) {
+    for (uint32_t i = vm_u64map_home(m, key);; i = (i + 1) & mask) {
         const struct vm_u64map_slot *s = &m->slots[i];
         if (!s->used) {
             return false;
@@ -75,7 +69,7 @@ bool vm_u64map_get(const struct vm_u64map *m, uint64_t key, uint32_t *val)
 
 static void place(struct vm_u64map *m, uint64_t key, uint32_t val)
 {
-    uint32_t i = home_of(m, key);
+    uint32_t i = vm_u64map_home(m, key);
 
     while (m->slots[i].used) {
         i = (i + 1) & (m->cap - 1);
@@ -111,7 +105,7 @@ static int grow(struct vm_u64map *m)
 
 int vm_u64map_insert(struct vm_u64map *m, uint64_t key, uint32_t val)
 {
-    if ((uint64_t)(m->count + 1) * 2 > m->cap) {
+    if (vm_u64map_full(m)) {
         int ret = grow(m);
         if (ret < 0) {
             return ret;
@@ -122,28 +116,12 @@ int vm_u64map_insert(struct vm_u64map *m, uint64_t key, uint32_t val)
     return 0;
 }
 
-int vm_u64map_get_or_insert(struct vm_u64map *m, uint64_t key, uint32_t *val)
+int vm_u64map_get_or_insert_grow(struct vm_u64map *m, uint64_t key, uint32_t *val)
 {
-    uint32_t mask, i;
-
-    if ((uint64_t)(m->count + 1) * 2 > m->cap) {
-        if (vm_u64map_get(m, key, val)) {
-            return 1;
-        }
-        return vm_u64map_insert(m, key, *val);
+    if (vm_u64map_get(m, key, val)) {
+        return 1;
     }
-    mask = m->cap - 1;
-    for (i = home_of(m, key); m->slots[i].used; i = (i + 1) & mask) {
-        if (m->slots[i].key == key) {
-            *val = m->slots[i].val;
-            return 1;
-        }
-    }
-    m->slots[i].key = key;
-    m->slots[i].val = *val;
-    m->slots[i].used = 1;
-    m->count++;
-    return 0;
+    return vm_u64map_insert(m, key, *val);
 }
 
 bool vm_u64map_remove(struct vm_u64map *m, uint64_t key)
@@ -154,7 +132,7 @@ bool vm_u64map_remove(struct vm_u64map *m, uint64_t key)
     if (m->count == 0) {
         return false;
     }
-    for (i = home_of(m, key);; i = (i + 1) & mask) {
+    for (i = vm_u64map_home(m, key);; i = (i + 1) & mask) {
         if (!m->slots[i].used) {
             return false;
         }
@@ -164,7 +142,7 @@ bool vm_u64map_remove(struct vm_u64map *m, uint64_t key)
     }
     /* Backward shift: pull later members of the cluster into the hole. */
     for (j = (i + 1) & mask; m->slots[j].used; j = (j + 1) & mask) {
-        uint32_t home = home_of(m, m->slots[j].key);
+        uint32_t home = vm_u64map_home(m, m->slots[j].key);
         /* j stays unless its home lies cyclically outside (i, j]. */
         bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
         if (!stays) {
