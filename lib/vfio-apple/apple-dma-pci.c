@@ -228,6 +228,7 @@ static void adp_windows_release(struct apple_dma_pci *a)
 {
     for (uint32_t i = 0; i < a->nr_win; i++) {
         vm_dma_unmap(&a->dev, a->win[i].host, a->win[i].len, false);
+        a->win[i].len = 0; /* adp_range_is_ram tries hit_win without looking at nr_win */
     }
     a->nr_win = 0;
     a->next_win = 0;
@@ -308,9 +309,16 @@ static inline bool adp_range_is_ram(struct apple_dma_pci *a, uint64_t gpa, uint6
                                     void **host)
 {
     /* The window that answered last first: a batch usually walks one buffer area. */
-    for (uint32_t k = 0, i = a->hit_win; k < a->nr_win; k++, i = i + 1 < a->nr_win ? i + 1 : 0) {
-        uint64_t off = gpa - a->win[i].gpa;
-        /* off wraps above len when gpa is below the window. */
+    uint32_t i = a->hit_win;
+    uint64_t off = gpa - a->win[i].gpa;
+
+    /* off wraps above len when gpa is below the window; an unused window has len 0. */
+    if (vm_likely(off < a->win[i].len && len <= a->win[i].len - off)) {
+        *host = (uint8_t *)a->win[i].host + off;
+        return true;
+    }
+    for (i = 0; i < a->nr_win; i++) {
+        off = gpa - a->win[i].gpa;
         if (off < a->win[i].len && len <= a->win[i].len - off) {
             *host = (uint8_t *)a->win[i].host + off;
             a->hit_win = i;
