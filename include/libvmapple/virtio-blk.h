@@ -36,9 +36,10 @@
  *    Completions are delivered on the host's thread: poll
  *    vmapple_device_poll_fd() (and/or take the async_notify callback, see
  *    host.h), then call vmapple_device_process(), which writes the used ring
- *    and raises the interrupt. Host callbacks other than async_notify are only
- *    ever called on the thread calling into the device; worker threads only
- *    call the volume's own callbacks.
+ *    and raises the interrupt (with option complete_in_notify, requests that
+ *    finished at once are completed by the notification itself). Host callbacks other than
+ * async_notify are only ever called on the thread calling into the device; worker threads only call
+ * the volume's own callbacks.
  *
  * Reset (vmapple_device_reset() or a driver writing 0 to device_status) with
  * requests in flight waits for the block I/O that is running, then discards
@@ -209,6 +210,19 @@ typedef struct vmapple_virtio_blk_options {
      * closely, as in sequential writes at queue depth 1.
      */
     uint32_t worker_poll_us;
+    /**
+     * Asynchronous mode: 1 = requests that finish while a queue notification
+     * is handled (reads the page cache serves with RWF_NOWAIT, io_uring
+     * completions already posted) are completed before the notifying
+     * vmapple_device_write() returns: the used ring is written and the
+     * interrupt raised on that thread, and the poll descriptor is not
+     * signalled for them. It saves the poll descriptor's round trip (three
+     * system calls per batch); set it when the host takes completions on the
+     * thread that handles notifications, or accepts irq_set/msi_send there.
+     * 0 (default) = every completion waits for vmapple_device_process().
+     * Either way a notification never waits for the disk.
+     */
+    uint32_t complete_in_notify;
 } vmapple_virtio_blk_options;
 
 #define VMAPPLE_VIRTIO_BLK_OPTIONS_INIT VMAPPLE_SIZED_INIT(vmapple_virtio_blk_options)

@@ -53,10 +53,6 @@ static void ring_kick(void *opaque, uint16_t q)
     struct vhost_blk_queue *bq = &((vmapple_vhost_user_blk *)opaque)->queues[q];
 
     vm_blkq_notify(bq->engine);
-    /* Page-cache hits finish at submission: deliver them now, not a poll later. */
-    if (vm_blkq_completions_ready(bq->engine)) {
-        vm_blkq_process(bq->engine);
-    }
     snapshot(bq);
 }
 
@@ -157,6 +153,8 @@ static int to_blk_options(const vmapple_vhost_user_blk_options *v, bool sync,
     o->serial = v->serial;
     o->max_bounce_bytes = v->max_bounce_bytes;
     o->worker_poll_us = v->worker_poll_us;
+    /* The ring's thread handles kicks and completions alike: page-cache hits finish in the kick. */
+    o->complete_in_notify = 1;
     if (!o->max_bounce_bytes) {
         /* At least one request of the largest size (the engine's 16 MiB otherwise). */
         uint64_t largest = (uint64_t)o->seg_max * (o->size_max ? o->size_max : 64u << 10);

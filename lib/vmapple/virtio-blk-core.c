@@ -1089,30 +1089,6 @@ static void handle_queue(struct vm_blkq *b)
     start_pending(b);
 }
 
-void vm_blkq_notify(struct vm_blkq *b)
-{
-    struct vm_vq *vq = b->vq;
-
-    if (b->in_handler) {
-        return;
-    }
-    b->in_handler = true;
-    vm_vq_begin(vq);
-    handle_queue(b);
-    publish(b);
-    vm_vq_end(vq);
-    if (b->inline_done.head) {
-        /* Finished already; process() delivers them like any other. */
-        uint64_t one = 1;
-        ssize_t n = write(b->efd, &one, sizeof(one));
-        (void)n;
-        if (b->dev->ops.async_notify) {
-            b->dev->ops.async_notify(b->dev->opaque);
-        }
-    }
-    b->in_handler = false;
-}
-
 /* Completions of asynchronous work. */
 
 #ifdef VMAPPLE_HAVE_LIBURING
@@ -1149,6 +1125,30 @@ static struct blk_req *uring_reap(struct vm_blkq *b, bool wait)
     return l.head;
 }
 #endif
+
+/*
+ * complete_in_notify: what finished while the notification was handled, on
+ * this thread (inline) or already posted by io_uring. Workers' completions
+ * still come through the poll descriptor.
+ */
+static struct blk_req *take_finished(struct vm_blkq *b)
+{
+    struct blk_req *head = list_take(&b->inline_done);
+
+#ifdef VMAPPLE_HAVE_LIBURING
+    if (b->engine == ENGINE_URING && b->ring_ready && b->ring_inflight &&
+        io_uring_cq_ready(&b->ring)) {
+        struct blk_req *u = uring_reap(b, false);
+        while (u) {
+            struct blk_req *next = u->next;
+            u->next = head;
+            head = u;
+            u = next;
+        }
+    }
+#endif
+    return head;
+}
 
 /* Take every finished request; `wait`: first wait until no worker is busy. */
 static struct blk_req *take_done(struct vm_blkq *b, bool wait)
@@ -1194,19 +1194,15 @@ static void clear_poll_fd(struct vm_blkq *b)
     }
 }
 
-/* Deliver finished requests: used ring, interrupt, then what waited for them. */
-static int deliver(struct vm_blkq *b, bool wait)
+/*
+ * Complete the list `r`, start what waited for it, and go on while what
+ * started finishes at once. Between vm_vq_begin and vm_vq_end; the caller
+ * publishes.
+ */
+static int complete_all(struct vm_blkq *b, struct blk_req *r)
 {
-    struct vm_vq *vq = b->vq;
-    struct blk_req *r;
     int count = 0;
 
-    clear_poll_fd(b);
-    r = take_done(b, wait);
-    if (!r && !b->stalled && !b->pending.head) {
-        return 0;
-    }
-    vm_vq_begin(vq);
     for (;;) {
         while (r) {
             struct blk_req *next = r->next;
@@ -1224,9 +1220,56 @@ static int deliver(struct vm_blkq *b, bool wait)
             break;
         }
     }
+    return count;
+}
+
+/* Deliver finished requests: used ring, interrupt, then what waited for them. */
+static int deliver(struct vm_blkq *b, bool wait)
+{
+    struct vm_vq *vq = b->vq;
+    struct blk_req *r;
+    int count;
+
+    clear_poll_fd(b);
+    r = take_done(b, wait);
+    if (!r && !b->stalled && !b->pending.head) {
+        return 0;
+    }
+    vm_vq_begin(vq);
+    count = complete_all(b, r);
     publish(b);
     vm_vq_end(vq);
     return count;
+}
+
+void vm_blkq_notify(struct vm_blkq *b)
+{
+    struct vm_vq *vq = b->vq;
+
+    if (b->in_handler) {
+        return;
+    }
+    b->in_handler = true;
+    vm_vq_begin(vq);
+    handle_queue(b);
+    if (b->p->opts.complete_in_notify) {
+        struct blk_req *r = take_finished(b);
+        if (r) {
+            complete_all(b, r);
+        }
+    }
+    publish(b);
+    vm_vq_end(vq);
+    if (b->inline_done.head) {
+        /* Finished already; process() delivers them like any other. */
+        uint64_t one = 1;
+        ssize_t n = write(b->efd, &one, sizeof(one));
+        (void)n;
+        if (b->dev->ops.async_notify) {
+            b->dev->ops.async_notify(b->dev->opaque);
+        }
+    }
+    b->in_handler = false;
 }
 
 void vm_blkq_quiesce(struct vm_blkq *b, bool keep)
@@ -1377,6 +1420,9 @@ static int check_options(vmapple_virtio_blk_options *o, const char *who)
                 return opt_error("option serial has a non-printable character at %zu", i);
             }
         }
+    }
+    if (o->complete_in_notify > 1) {
+        return opt_error("option complete_in_notify is %u: 0 or 1", o->complete_in_notify);
     }
     if (o->worker_poll_us > VBLK_MAX_POLL_US) {
         return opt_error("option worker_poll_us is %u: 0 to %u", o->worker_poll_us,
@@ -1632,20 +1678,6 @@ int vm_blkq_process(struct vm_blkq *b)
     n = deliver(b, false);
     b->in_handler = false;
     return n;
-}
-
-bool vm_blkq_completions_ready(struct vm_blkq *b)
-{
-    if (b->inline_done.head) {
-        return true;
-    }
-#ifdef VMAPPLE_HAVE_LIBURING
-    /* A look at the completion ring in shared memory, no system call. */
-    if (b->ring_ready && b->ring_inflight && io_uring_cq_ready(&b->ring)) {
-        return true;
-    }
-#endif
-    return false;
 }
 
 void vm_blkq_get_stats(const struct vm_blkq *b, vmapple_virtio_blk_stats *s)

@@ -111,13 +111,6 @@ VM_HIDDEN int vm_blkq_poll_fd(struct vm_blkq *q);
 VM_HIDDEN int vm_blkq_process(struct vm_blkq *q);
 
 /*
- * Cheap, no system call: are completions known to be waiting already (page-
- * cache hits done at submission, io_uring completions posted)? A driving
- * thread may then call vm_blkq_process() at once instead of polling first.
- */
-VM_HIDDEN bool vm_blkq_completions_ready(struct vm_blkq *q);
-
-/*
  * Wait for every request in flight. `keep`: deliver them (and what waited
  * behind them) to the guest; otherwise drop them all without a single write
  * to guest memory (a reset).

@@ -7,6 +7,7 @@
  * Most tests run in four set-ups: synchronous or asynchronous I/O, with or
  * without the host's mem_map.
  */
+#define _GNU_SOURCE /* preadv2, RWF_NOWAIT */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -399,6 +401,7 @@ static void test_create_errors(void **state)
     BAD(serial, "bad\tserial", "option serial");
     BAD(max_bounce_bytes, 4096, "option max_bounce_bytes");
     BAD(worker_poll_us, 10001, "option worker_poll_us");
+    BAD(complete_in_notify, 2, "option complete_in_notify");
     BAD(flags, 0x100, "option flags");
 #undef BAD
     o = base_opts(f);
@@ -1471,6 +1474,114 @@ static void test_inline_completion_then_reset(void **state)
     }
 }
 
+/* Can this file be read without waiting (RWF_NOWAIT) once cached? Some file systems cannot. */
+static bool nowait_reads_work(const char *path)
+{
+    uint8_t block[4096];
+    struct iovec iov = { block, sizeof(block) };
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    bool ok;
+
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, block, sizeof(block), 0), 4096);
+    ok = preadv2(fd, &iov, 1, 0, RWF_NOWAIT) == 4096;
+    close(fd);
+    return ok;
+}
+
+static bool poll_fd_readable(struct fx *f)
+{
+    struct pollfd p = { vmapple_device_poll_fd(f->dev), POLLIN, 0 };
+
+    return poll(&p, 1, 0) == 1;
+}
+
+/*
+ * complete_in_notify: a read the page cache holds is in the used ring, with
+ * its data and status and the interrupt raised, when the kick returns, and
+ * the poll descriptor stays quiet. Without the option (the default) the
+ * same read waits for vmapple_device_process().
+ */
+static void complete_in_notify_one(struct fx *f, uint32_t engine)
+{
+    vmapple_virtio_blk_options o = base_opts(f);
+    bool strict = engine == VMAPPLE_VIRTIO_BLK_ENGINE_THREADS;
+    char path[256];
+    uint16_t before;
+    int h;
+
+    o.complete_in_notify = 1;
+    if (!fx_file_device(f, &o, engine, path, sizeof(path))) {
+        return;
+    }
+    if (strict && !nowait_reads_work(path)) {
+        print_message("complete_in_notify: RWF_NOWAIT reads unsupported in %s, checks relaxed\n",
+                      path);
+        strict = false;
+    }
+    /* Warm the page cache and settle the interrupt. */
+    assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_IN, 16, DATA, 4096, NULL), S_OK);
+    vdrv_read_isr(&f->d);
+    vmapple_device_process(f->dev);
+    before = used_idx(f);
+    memset(ram(f, DATA), 0, 4096);
+    h = vdrv_blk_submit(&f->d, VDRV_BLK_T_IN, 16, DATA, 4096, false);
+    assert_true(h >= 0);
+    vdrv_kick(&f->d);
+    if (strict) {
+        assert_int_equal(used_idx(f), (uint16_t)(before + 1));
+        assert_int_equal(vdrv_blk_status(&f->d, (uint16_t)h), S_OK);
+        assert_int_equal(ram(f, DATA)[0], 2); /* block 2 of the file is all 2s */
+        assert_int_equal(ram(f, DATA)[4095], 2);
+        assert_int_equal(f->h->irq_level[0], 1);
+        assert_false(poll_fd_readable(f));
+        assert_int_equal(vmapple_device_process(f->dev), 0);
+    } else {
+        /* io_uring may post the completion at once or later: either way it arrives. */
+        for (int i = 0; i < 1000 && used_idx(f) == before; i++) {
+            usleep(1000);
+            vmapple_device_process(f->dev);
+        }
+        assert_int_equal(used_idx(f), (uint16_t)(before + 1));
+        assert_int_equal(vdrv_blk_status(&f->d, (uint16_t)h), S_OK);
+        assert_int_equal(ram(f, DATA)[0], 2);
+    }
+    vdrv_read_isr(&f->d);
+    unlink(path);
+
+    /* The default: the kick only starts the read; process() delivers it. */
+    o.complete_in_notify = 0;
+    if (!fx_file_device(f, &o, engine, path, sizeof(path))) {
+        return;
+    }
+    assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_IN, 16, DATA, 4096, NULL), S_OK);
+    vdrv_read_isr(&f->d);
+    vmapple_device_process(f->dev);
+    before = used_idx(f);
+    h = vdrv_blk_submit(&f->d, VDRV_BLK_T_IN, 16, DATA, 4096, false);
+    vdrv_kick(&f->d);
+    assert_int_equal(used_idx(f), before);
+    if (strict) {
+        assert_true(poll_fd_readable(f));
+    }
+    for (int i = 0; i < 1000 && used_idx(f) == before; i++) {
+        if (i) {
+            usleep(1000);
+        }
+        vmapple_device_process(f->dev);
+    }
+    assert_int_equal(used_idx(f), (uint16_t)(before + 1));
+    assert_int_equal(vdrv_blk_status(&f->d, (uint16_t)h), S_OK);
+    unlink(path);
+}
+
+static void test_complete_in_notify(void **state)
+{
+    for (unsigned e = 0; e < (sizeof(file_engines) / sizeof(file_engines[0])); e++) {
+        complete_in_notify_one(*state, file_engines[e]);
+    }
+}
+
 /* Save right after the kick, completions not processed: save delivers them. */
 static void save_unprocessed_one(struct fx *f, uint32_t engine)
 {
@@ -2026,6 +2137,7 @@ int main(void)
         ALL4(test_poll_fd),
         ALL4(test_file_volume),
         ASYNC2(test_inline_completion_then_reset),
+        ASYNC2(test_complete_in_notify),
         ALL4(test_save_unprocessed),
         ASYNC2(test_async_notify_only),
         ALL4(test_queue_depth),

@@ -95,6 +95,7 @@ class VirtioBlkOptions(ctypes.Structure):
         ("serial", ctypes.c_char_p),
         ("max_bounce_bytes", ctypes.c_uint64),
         ("worker_poll_us", ctypes.c_uint32),
+        ("complete_in_notify", ctypes.c_uint32),
     ]
 
 
@@ -166,8 +167,8 @@ class VirtioBlk(PciFunction):
     io_threads, io_engine ("auto", "threads", "io_uring"), barrier_mode
     ("flush", "drain", "none"), msix_vectors, queue_size, seg_max,
     size_max, blk_size, class_code, subsystem_vendor_id, subsystem_id,
-    serial (str), max_bounce_bytes, worker_poll_us. Zero means the default
-    for every numeric option.
+    serial (str), max_bounce_bytes, worker_poll_us, complete_in_notify
+    (0 or 1). Zero means the default for every numeric option.
     """
 
     TYPE = DeviceType.VIRTIO_BLK

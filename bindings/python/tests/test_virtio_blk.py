@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import select
 import time
 
@@ -186,6 +187,33 @@ def test_worker_poll(mem, vol):
     assert d.stats().worker_polled >= 3  # of 10; a loaded machine may miss some
 
 
+def test_complete_in_notify(mem, tmp_path):
+    """complete_in_notify reaches the device: a cached read of a file volume
+    is in the used ring when the kick returns, before any process()."""
+    path = tmp_path / "disk.img"
+    path.write_bytes(bytes(range(256)) * 256)  # 64 KiB
+    probe = os.open(path, os.O_RDONLY)
+    try:
+        os.pread(probe, 4096, 0)  # cached, and is RWF_NOWAIT possible here?
+        nowait = os.preadv(probe, [bytearray(4096)], 0, os.RWF_NOWAIT) == 4096
+    except OSError:
+        nowait = False
+    finally:
+        os.close(probe)
+    if not nowait:
+        pytest.skip(f"RWF_NOWAIT reads unsupported in {tmp_path}")
+    vol = vm.FileVolume(path, lock=False)
+    d = VirtioBlk(vm.Host(mem, mem_map=True), variant="root", blockdev=vol, io_mode="async",
+                  io_engine="threads", complete_in_notify=1)
+    drv = VirtioBlkDriver(d, mem)
+    assert drv.read(0, 4096) == (S_OK, bytes(range(256)) * 16)
+    req = drv.submit(T_IN, 8, read_len=4096)
+    assert [r.head for r in drv.collect()] == [req.head]
+    assert req.status(mem) == S_OK
+    assert mem.read(req.data, 4096) == bytes(range(256)) * 16
+    assert d.process() == 0
+
+
 def test_raising_volume_callbacks(mem):
     def read(off, n):
         if off == 0:
@@ -299,6 +327,8 @@ def test_option_errors(mem, vol):
         VirtioBlk(host, variant="root", blockdev=vol, serial="s" * 21)
     with pytest.raises(vm.VmappleError, match="worker_poll_us"):
         VirtioBlk(host, variant="root", blockdev=vol, io_mode="async", worker_poll_us=10001)
+    with pytest.raises(vm.VmappleError, match="complete_in_notify"):
+        VirtioBlk(host, variant="root", blockdev=vol, io_mode="async", complete_in_notify=2)
     with pytest.raises(ValueError, match="root, aux"):
         VirtioBlk(host, variant="system", blockdev=vol)
     with pytest.raises(TypeError, match="Blockdev"):

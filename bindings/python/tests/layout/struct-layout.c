@@ -176,6 +176,7 @@ int main(void)
     F(vmapple_virtio_blk_options, serial);
     F(vmapple_virtio_blk_options, max_bounce_bytes);
     F(vmapple_virtio_blk_options, worker_poll_us);
+    F(vmapple_virtio_blk_options, complete_in_notify);
 
     S(vmapple_virtio_blk_stats);
     F(vmapple_virtio_blk_stats, size);
