@@ -11,6 +11,7 @@ import importlib
 import os
 import pkgutil
 import subprocess
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -91,6 +92,36 @@ def test_every_mirrored_struct_matches_the_header():
         mine = {f: (getattr(cls, f).offset, getattr(cls, f).size) for f, *_ in cls._fields_}
         assert len(mine) == len(cls._fields_), name
         assert mine == fields[name], name
+
+
+def abi_members() -> dict[str, list[tuple[str, int]]]:
+    """(name, byte offset) of every member of every public struct, from the
+    committed ABI baseline (abidw's reading of the headers; the abidiff test
+    of the same run fails when it no longer matches the library)."""
+    path = os.environ.get("LIBVMAPPLE_ABI_BASELINE")
+    if not path:
+        pytest.skip("LIBVMAPPLE_ABI_BASELINE is not set (run through meson test)")
+    structs: dict[str, list[tuple[str, int]]] = {}
+    for decl in ET.parse(path).iter("class-decl"):
+        name = decl.get("name", "")
+        if not name.startswith("vmapple_") or decl.get("is-declaration-only") == "yes":
+            continue
+        members = [(m.find("var-decl").get("name"), int(m.get("layout-offset-in-bits")) // 8)
+                   for m in decl.findall("data-member")]
+        assert structs.setdefault(name, members) == members, name
+    return structs
+
+
+def test_every_header_field_is_mirrored():
+    # struct-layout.c lists fields by name, so a field added to a header and
+    # to neither list would go unseen when it fits in the struct's padding.
+    # The ABI baseline lists them all.
+    structs = abi_members()
+    assert len(structs) > 30  # the walk did find the public structs
+    for name, cls in MIRRORS.items():
+        assert name in structs, f"{name} is not in the ABI baseline"
+        mine = [(f, getattr(cls, f).offset) for f, *_ in cls._fields_]
+        assert mine == structs[name], name
 
 
 def test_every_struct_of_the_package_is_mirrored():
