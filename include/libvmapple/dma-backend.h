@@ -164,6 +164,9 @@ VMAPPLE_API int vmapple_dma_backend_create_identity(const vmapple_dma_backend_op
  * does), and starts every mapping on an odd page, so no bus address it
  * hands out is aligned to more than 16 KiB, whatever the guest's buffer
  * alignment: guests that assume more are caught off Apple hardware.
+ * Allocation is next-fit from where the last mapping ended; when no mapping
+ * is live it starts over at the bottom of the window, whose pages and
+ * bookkeeping are then still in the CPU's caches.
  *
  * Memory: the window holds twice max_bytes plus four pages per mapping;
  * the DART keeps 16 bytes and one bit per window page. That is address

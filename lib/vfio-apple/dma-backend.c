@@ -279,6 +279,7 @@ struct sim_dart {
     uint64_t pages;   /* pages in the window */
     uint64_t *bitmap; /* bit p set: page p is in use */
     uint64_t cursor;  /* next-fit start */
+    uint64_t live;    /* mappings */
     /*
      * Indexed by page. A bus address names its first page, so unmap finds
      * the mapping directly; its other pages follow from gpa and len. The
@@ -355,6 +356,7 @@ static inline void dart_record(struct sim_dart *d, uint64_t p, uint64_t n, uint6
     d->first[p].gpa = gpa;
     d->first[p].len = len;
     d->cursor = p + n;
+    d->live++;
     *bus_addr = d->bus_base + p * DART_PAGE + (gpa & (DART_PAGE - 1));
     *bus_len = len;
 }
@@ -424,6 +426,10 @@ static int dart_unmap(void *opaque, uint64_t gpa, uint64_t len, uint64_t bus_add
     }
     mark_pages(d, page, (off + len + DART_PAGE - 1) / DART_PAGE, false);
     e->len = 0;
+    if (--d->live == 0) {
+        /* Empty: start over at the bottom, where the pages and their entries are still cached. */
+        d->cursor = 0;
+    }
     return 0;
 }
 

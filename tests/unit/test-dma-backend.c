@@ -181,6 +181,30 @@ static void test_sim_dart_unmap(void **state)
     assert_int_equal(occupancy(dma).bytes, 0x4000);
     vmapple_dma_backend_release(dma);
 
+    /*
+     * Next-fit: a mapping goes after the last one even when lower pages are
+     * free; once none is live, allocation starts over at the bottom.
+     */
+    o.max_mappings = 4;
+    o.max_bytes = 0x40000;
+    assert_int_equal(vmapple_dma_backend_create_sim_dart(&o, &dma), 0);
+    {
+        uint64_t b[3], l;
+        assert_int_equal(vmapple_dma_backend_map(dma, 0x70000000, NULL, 0x4000, 0, &b[0], &l), 0);
+        assert_int_equal(b[0], o.bus_base + 1 * 0x4000); /* page 1: the first odd page */
+        assert_int_equal(vmapple_dma_backend_map(dma, 0x70004000, NULL, 0x4000, 0, &b[1], &l), 0);
+        assert_int_equal(b[1], o.bus_base + 3 * 0x4000);
+        assert_int_equal(vmapple_dma_backend_unmap(dma, 0x70000000, 0x4000, b[0], l), 0);
+        assert_int_equal(vmapple_dma_backend_map(dma, 0x70008000, NULL, 0x4000, 0, &b[2], &l), 0);
+        assert_int_equal(b[2], o.bus_base + 5 * 0x4000); /* not page 1, though it is free */
+        assert_int_equal(vmapple_dma_backend_unmap(dma, 0x70004000, 0x4000, b[1], l), 0);
+        assert_int_equal(vmapple_dma_backend_unmap(dma, 0x70008000, 0x4000, b[2], l), 0);
+        assert_int_equal(vmapple_dma_backend_map(dma, 0x7000c000, NULL, 0x4000, 0, &b[0], &l), 0);
+        assert_int_equal(b[0], o.bus_base + 1 * 0x4000); /* empty: from the bottom again */
+        assert_int_equal(vmapple_dma_backend_unmap(dma, 0x7000c000, 0x4000, b[0], l), 0);
+    }
+    vmapple_dma_backend_release(dma);
+
     /* A bus address on a later page of a live mapping names no mapping. */
     o.max_bytes = 0x8000;
     assert_int_equal(vmapple_dma_backend_create_sim_dart(&o, &dma), 0);
