@@ -12,8 +12,10 @@
  * 4 KiB random read at queue depth 1 (1 thread) and 32 (4 threads); each for
  * the thread pool (default options, with worker_poll_us = 100, and with
  * complete_in_notify: "-cin") and, when built with liburing, io_uring
- * (default options and "-cin"). This loop takes completions on the thread
- * that kicks, as complete_in_notify asks. Every case prints
+ * (default options and "-cin"), and for synchronous mode ("sync": the I/O
+ * runs inside the notifying write, one request after another, as a VMM
+ * running the device on its own thread would use it). This loop takes
+ * completions on the thread that kicks, as complete_in_notify asks. Every case prints
  * MB/s and IOPS lines (bench.h format) with the raw figure as the limit:
  * the median of 3 interleaved runs of each side (the machine may be shared).
  * The file (256 MiB, in $TMPDIR or /tmp) is written first so both sides read
@@ -120,7 +122,10 @@ static struct result run_raw(bool write, bool random, uint32_t bs, unsigned thre
     return r;
 }
 
-/* Library: the device with `threads` workers, `qd` requests kept in flight. */
+/*
+ * Library: the device with `threads` workers, `qd` requests kept in flight.
+ * engine UINT32_MAX: synchronous mode.
+ */
 static struct result run_lib(bool write, bool random, uint32_t bs, unsigned qd, unsigned threads,
                              uint32_t engine, uint32_t poll_us, uint32_t cin, bool *ok)
 {
@@ -146,9 +151,9 @@ static struct result run_lib(bool write, bool random, uint32_t bs, unsigned qd, 
     }
     o.variant = VMAPPLE_VIRTIO_BLK_VARIANT_ROOT;
     o.blockdev = bd;
-    o.io_mode = VMAPPLE_VIRTIO_BLK_IO_ASYNC;
+    o.io_mode = engine == UINT32_MAX ? VMAPPLE_VIRTIO_BLK_IO_SYNC : VMAPPLE_VIRTIO_BLK_IO_ASYNC;
     o.io_threads = threads;
-    o.io_engine = engine;
+    o.io_engine = engine == UINT32_MAX ? 0 : engine;
     o.worker_poll_us = poll_us;
     o.complete_in_notify = cin;
     o.size_max = 1u << 20;
@@ -161,7 +166,7 @@ static struct result run_lib(bool write, bool random, uint32_t bs, unsigned qd, 
     }
     vmapple_blockdev_release(bd);
     c.want_features = UINT64_MAX;
-    c.async = true;
+    c.async = engine != UINT32_MAX;
     if (vdrv_init(&d, h, dev, HEAP, HEAP_LEN, &c) != 0) {
         abort();
     }
@@ -316,6 +321,7 @@ static void run_case(const char *name, bool write, bool random, uint32_t bs, uns
         { "threads-poll100us", VMAPPLE_VIRTIO_BLK_ENGINE_THREADS, 100, 0 },
         { "threads-cin", VMAPPLE_VIRTIO_BLK_ENGINE_THREADS, 0, 1 },
         { "io_uring-cin", VMAPPLE_VIRTIO_BLK_ENGINE_IO_URING, 0, 1 },
+        { "sync", UINT32_MAX, 0, 0 },
     };
     enum { NE = sizeof(engines) / sizeof(engines[0]) };
     double raw_ops[ROUNDS], lib_ops[NE][ROUNDS];
