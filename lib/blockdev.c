@@ -439,26 +439,38 @@ static int host_rw(vmapple_blockdev *bd, bool write, uint64_t off, const struct 
     return ret > 0 ? -EIO : ret;
 }
 
-static int blockdev_rwv(vmapple_blockdev *bd, bool write, uint64_t off, const struct iovec *iov,
-                        int iovcnt)
+/* The checks every vectored read or write makes first; *len: the bytes it moves. */
+static int blockdev_rw_check(vmapple_blockdev *bd, bool write, uint64_t off,
+                             const struct iovec *iov, int iovcnt, uint64_t *len)
 {
-    struct iovec local[VM_BLOCK_MAX_IOV];
-    uint64_t len = 0;
-
+    *len = 0;
     if (iovcnt < 0 || iovcnt > VM_BLOCK_MAX_IOV) {
         return -EINVAL;
     }
     for (int i = 0; i < iovcnt; i++) {
-        if (iov[i].iov_len > UINT64_MAX - len) {
+        if (iov[i].iov_len > UINT64_MAX - *len) {
             return -ERANGE;
         }
-        len += iov[i].iov_len;
+        *len += iov[i].iov_len;
     }
-    if (!vm_blockdev_range_ok(bd, off, len)) {
+    if (!vm_blockdev_range_ok(bd, off, *len)) {
         return -ERANGE;
     }
     if (write && !(bd->features & VMAPPLE_BLOCKDEV_CAN_WRITE)) {
         return -EROFS;
+    }
+    return 0;
+}
+
+static int blockdev_rwv(vmapple_blockdev *bd, bool write, uint64_t off, const struct iovec *iov,
+                        int iovcnt)
+{
+    struct iovec local[VM_BLOCK_MAX_IOV];
+    uint64_t len;
+    int ret = blockdev_rw_check(bd, write, off, iov, iovcnt, &len);
+
+    if (ret < 0) {
+        return ret;
     }
     if (len == 0) {
         return 0;
@@ -492,24 +504,17 @@ int vm_blockdev_writev(vmapple_blockdev *bd, uint64_t off, const struct iovec *i
 static int blockdev_rwv_nowait(vmapple_blockdev *bd, bool write, uint64_t off,
                                const struct iovec *iov, int iovcnt)
 {
-    uint64_t len = 0;
+    uint64_t len;
     ssize_t n;
+    int ret;
 
     /* Direct I/O always goes to the disk: never "without waiting". */
-    if (!is_file(bd) || bd->direct_align || iovcnt <= 0 || iovcnt > VM_BLOCK_MAX_IOV) {
+    if (!is_file(bd) || bd->direct_align || iovcnt <= 0) {
         return -EAGAIN;
     }
-    for (int i = 0; i < iovcnt; i++) {
-        if (iov[i].iov_len > UINT64_MAX - len) {
-            return -ERANGE;
-        }
-        len += iov[i].iov_len;
-    }
-    if (!vm_blockdev_range_ok(bd, off, len)) {
-        return -ERANGE;
-    }
-    if (write && !(bd->features & VMAPPLE_BLOCKDEV_CAN_WRITE)) {
-        return -EROFS;
+    ret = blockdev_rw_check(bd, write, off, iov, iovcnt, &len);
+    if (ret < 0) {
+        return ret;
     }
     n = write ? pwritev2(bd->fd, iov, iovcnt, (off_t)(bd->file_offset + off), RWF_NOWAIT)
               : preadv2(bd->fd, iov, iovcnt, (off_t)(bd->file_offset + off), RWF_NOWAIT);

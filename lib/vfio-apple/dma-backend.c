@@ -288,18 +288,13 @@ struct sim_dart {
     struct dart_entry *first;
 };
 
-static bool page_used(const struct sim_dart *d, uint64_t p)
-{
-    return (d->bitmap[p / 64] >> (p % 64)) & 1;
-}
-
-/* The first used page in [from, to), or `to`. */
-static uint64_t first_used(const struct sim_dart *d, uint64_t from, uint64_t to)
+/* The first page in [from, to) that is used (or free, `used` false), or `to`; a word at a time. */
+static uint64_t first_page(const struct sim_dart *d, uint64_t from, uint64_t to, bool used)
 {
     uint64_t p = from;
 
     while (p < to) {
-        uint64_t word = d->bitmap[p / 64] >> (p % 64);
+        uint64_t word = (used ? d->bitmap[p / 64] : ~d->bitmap[p / 64]) >> (p % 64);
         if (word) {
             p += (uint64_t)__builtin_ctzll(word);
             return p < to ? p : to;
@@ -335,16 +330,12 @@ static uint64_t find_run(const struct sim_dart *d, uint64_t lo, uint64_t hi, uin
     uint64_t p = lo | 1;
 
     while (p < hi && n <= hi - p) {
-        uint64_t q = first_used(d, p, p + n);
+        uint64_t q = first_page(d, p, p + n, true);
         if (q == p + n) {
             return p;
         }
-        /* Skip past the used page, then past the rest of its used run. */
-        q++;
-        while (q < hi && page_used(d, q)) {
-            q++;
-        }
-        p = q | 1;
+        /* Skip past the used page and the rest of its used run. */
+        p = first_page(d, q + 1, hi, false) | 1;
     }
     return UINT64_MAX;
 }
