@@ -17,9 +17,9 @@
 #include "../tests/bench/bench.h"
 #include "accel.h"
 #include "machine.h"
+#include "psci.h"
 
-#define EXITS           (2u << 20)
-#define PSCI_SYSTEM_OFF 0x84000008u /* how fw-exits.S ends */
+#define EXITS (2u << 20)
 
 static uint64_t raw_exits;
 

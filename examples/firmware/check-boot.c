@@ -30,9 +30,9 @@ void check_boot(void)
     fw_check("psci-features",
              psci_call(PSCI_FEATURES, PSCI_SYSTEM_OFF, 0, 0) == 0 &&
                  psci_call(PSCI_FEATURES, PSCI_SYSTEM_RESET, 0, 0) == 0 &&
-                 psci_call(PSCI_FEATURES, 0x8400ffffu, 0, 0) == PSCI_NOT_SUPPORTED,
+                 psci_call(PSCI_FEATURES, 0x8400ffffu, 0, 0) == PSCI_RET_NOT_SUPPORTED,
              "SYSTEM_OFF and SYSTEM_RESET implemented, unknown functions NOT_SUPPORTED");
-    fw_check("psci-affinity", psci_call(PSCI_AFFINITY_INFO, 0, 0, 0) == 0, "the boot CPU is ON");
+    fw_check("psci-affinity", psci_call(PSCI_AFFINITY_INFO_64, 0, 0, 0) == 0, "the boot CPU is ON");
 
     /* The last bytes of RAM the host promised are there and keep what we store. */
     ram_end = VMAPPLE_RAM_BASE + p->ram_size;

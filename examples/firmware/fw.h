@@ -14,6 +14,7 @@
 
 #include <libvmapple/platform.h>
 
+#include "psci.h"
 #include "selftest.h"
 
 #define FW_VERSION_STRING "selftest-1"
@@ -119,16 +120,7 @@ void fw_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A hex dump of n bytes into buf ("00112233..."), truncated to fit. */
 void fw_hex(char *buf, size_t len, const void *data, size_t n);
 
-/* PSCI over HVC (SMCCC). */
-#define PSCI_VERSION       0x84000000u
-#define PSCI_CPU_OFF       0x84000002u
-#define PSCI_CPU_ON_64     0xc4000003u
-#define PSCI_AFFINITY_INFO 0xc4000004u
-#define PSCI_MIGRATE_INFO  0x84000006u
-#define PSCI_SYSTEM_OFF    0x84000008u
-#define PSCI_SYSTEM_RESET  0x84000009u
-#define PSCI_FEATURES      0x8400000au
-#define PSCI_NOT_SUPPORTED (-1)
+/* PSCI over HVC (SMCCC); the ids are in psci.h. */
 int64_t psci_call(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3);
 void fw_power_off(void) __attribute__((noreturn));
 

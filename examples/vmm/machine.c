@@ -15,6 +15,7 @@
 
 #include "machine.h"
 #include "pcihost.h"
+#include "psci.h"
 #include "regnames.h"
 #include "standins.h"
 #include "vmmlog.h"
@@ -22,24 +23,6 @@
 #define MAX_DEVICES 16
 #define MAX_LINES   8
 #define MAX_RESETS  64 /* a guest resetting forever is stopped, not run forever */
-
-/* PSCI (DEN0022) function ids and return values. */
-#define PSCI_VERSION            0x84000000u
-#define PSCI_CPU_SUSPEND_32     0x84000001u
-#define PSCI_CPU_SUSPEND_64     0xc4000001u
-#define PSCI_CPU_OFF            0x84000002u
-#define PSCI_CPU_ON_32          0x84000003u
-#define PSCI_CPU_ON_64          0xc4000003u
-#define PSCI_AFFINITY_INFO_32   0x84000004u
-#define PSCI_AFFINITY_INFO_64   0xc4000004u
-#define PSCI_MIGRATE_INFO_TYPE  0x84000006u
-#define PSCI_SYSTEM_OFF         0x84000008u
-#define PSCI_SYSTEM_RESET       0x84000009u
-#define PSCI_FEATURES           0x8400000au
-#define PSCI_RET_SUCCESS        0
-#define PSCI_RET_NOT_SUPPORTED  (-1)
-#define PSCI_RET_INVALID_PARAMS (-2)
-#define PSCI_RET_ALREADY_ON     (-4)
 
 struct mdev {
     struct machine *m;
@@ -76,7 +59,7 @@ struct machine {
     /* Statistics and findings of the current run. */
     uint64_t mmio_exits;
     uint64_t hvc_calls;
-    uint64_t unmapped_logged;
+    unsigned unmapped_logged; /* vmm_guest_error() */
     bool touched_gfx;
     uint32_t warned_platform; /* bit per vmapple_map_id already reported */
     uint64_t pvpanic_events;
@@ -368,12 +351,10 @@ static void unmapped_access(struct machine *m, char dir, uint64_t gpa, uint32_t 
         }
         return;
     }
-    if (m->unmapped_logged < 10) {
-        m->unmapped_logged++;
-        mlog(m, VMAPPLE_LOG_GUEST_ERROR, "guest %s %u bytes at 0x%" PRIx64 ": nothing there; %s%s",
-             dir == 'R' ? "read" : "wrote", size, gpa, dir == 'R' ? "reads as 0" : "dropped",
-             m->unmapped_logged == 10 ? " (further unmapped accesses are not logged)" : "");
-    }
+    vmm_guest_error(m->cfg.log, m->cfg.opaque, &m->unmapped_logged, "unmapped accesses",
+                    "guest %s %u bytes at 0x%" PRIx64 ": nothing there; %s",
+                    dir == 'R' ? "read" : "wrote", size, gpa,
+                    dir == 'R' ? "reads as 0" : "dropped");
 }
 
 static uint64_t machine_mmio_read(void *opaque, uint64_t gpa, uint32_t size)

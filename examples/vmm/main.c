@@ -744,16 +744,17 @@ static uint8_t *read_firmware(const char *path, size_t *len)
     if (!S_ISREG(st.st_mode)) {
         fail_usage("--firmware %s: not a regular file", path);
     }
+    /*
+     * Before reading, so that a disk image passed by mistake is not read
+     * into memory first. A file that grows past the limit or empties before
+     * the read is still refused, by machine_create().
+     */
     if ((uint64_t)st.st_size > VMAPPLE_FIRMWARE_SIZE || st.st_size == 0) {
         fail_usage("--firmware %s: %lld bytes; the firmware region holds 1 to %llu bytes", path,
                    (long long)st.st_size, (unsigned long long)VMAPPLE_FIRMWARE_SIZE);
     }
     if (!g_file_get_contents(path, &data, &n, &err)) {
         fail_usage("--firmware %s", err->message);
-    }
-    if (n == 0 || n > VMAPPLE_FIRMWARE_SIZE) {
-        fail_usage("--firmware %s: %zu bytes; the firmware region holds 1 to %llu bytes", path,
-                   (size_t)n, (unsigned long long)VMAPPLE_FIRMWARE_SIZE);
     }
     *len = n;
     return (uint8_t *)data;

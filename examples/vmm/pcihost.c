@@ -85,16 +85,17 @@ void pcihost_bar_update(struct pcihost *h, uint32_t slot, uint32_t region, uint6
     /* The host bridge forwards only its window; a BAR elsewhere decodes nothing. */
     if (address < h->mmio_base || size > h->mmio_size ||
         address - h->mmio_base > h->mmio_size - size) {
-        vmm_log(h->log, h->opaque, VMAPPLE_LOG_GUEST_ERROR,
-                "pci 00:%02x.0 %s: BAR of region %u at 0x%" PRIx64 " (+0x%" PRIx64
-                ") is outside the PCIe MMIO window; not mapped",
-                slot, s->label, region, address, size);
+        vmm_guest_error(h->log, h->opaque, &h->bar_errors_logged, "BAR errors",
+                        "pci 00:%02x.0 %s: BAR of region %u at 0x%" PRIx64 " (+0x%" PRIx64
+                        ") is outside the PCIe MMIO window; not mapped",
+                        slot, s->label, region, address, size);
         return;
     }
     ret = vmapple_bus_map_region(h->bus, s->dev, region, address);
     if (ret < 0) {
-        vmm_log(h->log, h->opaque, VMAPPLE_LOG_GUEST_ERROR, "pci 00:%02x.0 %s: BAR not mapped: %s",
-                slot, s->label, vmapple_bus_last_error(h->bus));
+        vmm_guest_error(h->log, h->opaque, &h->bar_errors_logged, "BAR errors",
+                        "pci 00:%02x.0 %s: BAR not mapped: %s", slot, s->label,
+                        vmapple_bus_last_error(h->bus));
         return;
     }
     s->bar_base[region] = address;

@@ -33,11 +33,14 @@ struct pcihost {
     uint64_t mmio_size;
     void (*log)(void *opaque, int level, const char *message);
     void *opaque;
+    /* BAR lines logged so far, both kinds in one count (vmm_guest_error). */
+    unsigned bar_errors_logged;
 };
 
 /*
  * All slots empty; BARs are mapped only inside the platform's PCIe MMIO
- * window. Guest errors go to @p log (machine_config.log).
+ * window. Guest errors go to @p log (machine_config.log), at most
+ * VMM_GUEST_ERROR_LINES of them.
  * @return 0, or -ENOENT when the platform map has no such window.
  */
 int pcihost_init(struct pcihost *h, vmapple_bus *bus,
