@@ -313,6 +313,17 @@ def text(value: bytes | None) -> str:
     return value.decode("utf-8", "replace") if value else ""
 
 
+def buffer_at(address: int, length: int, owner: object = None) -> memoryview:
+    """The @length bytes at @address as a writable memoryview of unsigned
+    bytes, without a copy: a buffer the library hands a callback (valid
+    during the call only) or memory it owns. The view and its slices keep
+    @owner alive, when given: what keeps that memory valid."""
+    arr = (ctypes.c_char * length).from_address(address)
+    if owner is not None:
+        arr._owner = owner
+    return memoryview(arr).cast("B")
+
+
 def last_error() -> str:
     """The calling thread's last error message."""
     return text(lib.vmapple_last_error())

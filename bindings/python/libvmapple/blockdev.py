@@ -174,11 +174,6 @@ class _FunctionBackend(VolumeBackend):
         self.close = close
 
 
-def _buffer(address: int, length: int) -> memoryview:
-    """The library's buffer at @address as bytes (valid during the call)."""
-    return memoryview((ctypes.c_char * length).from_address(address)).cast("B")
-
-
 class _Core(CallbackLog):
     """The C callbacks of a Python volume and the failures they caught.
     Holds the backend, never the volume object (it lives in the finalizer)."""
@@ -193,12 +188,13 @@ class _Core(CallbackLog):
             data = memoryview(data).cast("B")
             if data.nbytes != length:
                 raise ValueError(f"read returned {data.nbytes} bytes for a read of {length}")
-            _buffer(buf, length)[:] = data
+            _native.buffer_at(buf, length)[:] = data
 
         return self.call("read", self.backend.read, offset, length, convert=store)[0]
 
     def write(self, _opaque, offset, buf, length):
-        return self.call("write", lambda: self.backend.write(offset, _buffer(buf, length)))[0]
+        return self.call("write",
+                         lambda: self.backend.write(offset, _native.buffer_at(buf, length)))[0]
 
     def flush(self, _opaque):
         return self.call("flush", self.backend.flush)[0]

@@ -394,9 +394,8 @@ class Device(Closeable):
         self._check(lib.vmapple_device_get_region_memory(
             self.handle, self.region_index(region), ctypes.byref(host), ctypes.byref(size)),
             "vmapple_device_get_region_memory")
-        arr = (ctypes.c_char * size.value).from_address(host.value)
-        arr._lifeline = self._lifeline  # the bytes stay valid while any view exists
-        return memoryview(arr).cast("B")
+        # The bytes stay valid while any view exists.
+        return _native.buffer_at(host.value, size.value, owner=self._lifeline)
 
     # -- guest accesses ---------------------------------------------------------------
 

@@ -334,7 +334,7 @@ class Host:
             data = memoryview(self.mem_read(gpa, length)).cast("B")
             if data.nbytes != length:
                 raise ValueError(f"mem_read returned {data.nbytes} bytes for a read of {length}")
-            memoryview((ctypes.c_char * length).from_address(buf)).cast("B")[:] = data
+            _native.buffer_at(buf, length)[:] = data
             result = 0
         except Fault as f:
             result = -f.errno
@@ -348,7 +348,7 @@ class Host:
         name, _ = self._name(opaque)
         try:
             self.caller = name
-            self.mem_write(gpa, memoryview((ctypes.c_char * length).from_address(buf)).cast("B"))
+            self.mem_write(gpa, _native.buffer_at(buf, length))
             result = 0
         except Fault as f:
             result = -f.errno

@@ -583,13 +583,23 @@ class VfioBackend(Closeable):
                                 "vmapple_vfio_backend_is_owned"))
 
     def dma(self, fn: int, *, max_mappings: int = 0, max_bytes: int = 0) -> DmaBackend:
-        """A DMA backend going to @fn's dma_map/dma_unmap."""
+        """A DMA backend going to @fn's dma_map/dma_unmap. A failure raises
+        here, and leaves no DMA backend behind holding @fn's connection."""
         o = limit_options(DmaBackendOptions, "VfioBackend.dma", max_mappings=max_mappings,
                           max_bytes=max_bytes)
         out = ctypes.c_void_p()
-        self._check(_lib.vfio_backend_get_dma(self.handle, fn, ctypes.byref(o) if o else None,
-                                              ctypes.byref(out)), "vmapple_vfio_backend_get_dma")
-        return DmaBackend._adopt(out.value, self)  # the backend object outlives the DMA backend
+        ret = _lib.vfio_backend_get_dma(self.handle, fn, ctypes.byref(o) if o else None,
+                                        ctypes.byref(out))
+        if ret < 0:
+            self._check(ret, "vmapple_vfio_backend_get_dma")
+        # Owned at once (the backend object outlives the DMA backend), so
+        # that a failure raised by this call releases it.
+        dma = DmaBackend._adopt(out.value, self)
+        failures = self.take_callback_failures()
+        if failures:
+            dma.close()  # may disconnect: what that raises is reported too
+            raise_failures(failures + self.take_callback_failures())
+        return dma
 
 
 def _destroy_sim(handle: int, keepalive: object) -> None:
@@ -697,9 +707,7 @@ class VfioSim(Closeable):
         self._check(_lib.vfio_sim_get_bar_memory(self.handle, fn, bar, ctypes.byref(host),
                                                  ctypes.byref(size)),
                     "vmapple_vfio_sim_get_bar_memory")
-        arr = (ctypes.c_char * size.value).from_address(host.value)
-        arr._owner = self
-        return memoryview(arr).cast("B")
+        return _native.buffer_at(host.value, size.value, owner=self)
 
 
 def _destroy_pt(handle: int, slot_id: int, host: Host, keepalive: object) -> None:
@@ -726,10 +734,11 @@ class VfioPassthrough(Closeable):
                  host_bus: int = 0, host_device: int = 0, host_function: int = 0,
                  companion: dict | None = None,
                  on_irq: Callable[[IrqType, int], None] | None = None):
+        self._handle: int | None = None
         self.host = host if host is not None else Host()
+        self.backend = backend
         self.irq_events: list[VfioIrqEvent] = []
         events, hst = self.irq_events, self.host
-        slot_id = hst._attach("vfio-apple")
 
         def deliver(_opaque, type_, vector):
             try:
@@ -755,20 +764,30 @@ class VfioPassthrough(Closeable):
             keep = keep + (tmpl,)
         fn = IRQ_DELIVER_FN(deliver)
         o.irq_deliver = fn
+        # Everything above raises before the host has a slot for the function.
+        slot_id = hst._attach("vfio-apple")
         out = ctypes.c_void_p()
         ret = _lib.vfio_apple_create(ctypes.byref(hst._ops), slot_id, ctypes.byref(o),
                                      ctypes.byref(out))
         if ret < 0:
             detail = _native.last_error()
             hst._detach(slot_id)
-            hst.raise_callback_errors_now()
+            # A callback raising during a failed create is the more useful report.
+            raise_failures(self._callback_failures())
             raise VmappleError(ret, detail, "vmapple_vfio_apple_create")
-        self._handle: int | None = out.value
+        self._handle = out.value
         self._slot_id = slot_id
-        self.backend = backend
         self._companion: AppleDmaPci | None = None
         self._finalizer = weakref.finalize(self, _destroy_pt, out.value, slot_id, hst,
                                            (fn, backend, keep, hst))
+        failures = self._callback_failures()
+        if failures:
+            # Callbacks raised while the function was taken (interrupt setup,
+            # BAR mapping): this call fails, and releases the function
+            # rather than leave it owned by an object nobody holds.
+            self._handle = None
+            self._finalizer()
+            raise_failures(failures + self._callback_failures())
 
     def close(self) -> None:
         """Release the function (and an automatically created companion,
@@ -781,9 +800,14 @@ class VfioPassthrough(Closeable):
         self._finalizer()
         self.host.raise_callback_errors_now()
 
-    def _check(self, ret: int, function: str) -> int:
+    def _callback_failures(self) -> list[CallbackFailure]:
+        """What the host's and the backend's callbacks raised that is not
+        raised yet."""
         failures = self.host.take_callback_failures() if self.host.raise_callback_errors else []
-        raise_failures(failures + self.backend.take_callback_failures())
+        return failures + self.backend.take_callback_failures()
+
+    def _check(self, ret: int, function: str) -> int:
+        raise_failures(self._callback_failures())
         if ret < 0:
             detail = _native.text(_lib.vfio_apple_last_error(self._handle))
             raise VmappleError(ret, detail or _native.last_error(), function)
@@ -829,9 +853,7 @@ class VfioPassthrough(Closeable):
         self._check(_lib.vfio_apple_get_bar_memory(self.handle, bar, ctypes.byref(host),
                                                    ctypes.byref(size)),
                     "vmapple_vfio_apple_get_bar_memory")
-        arr = (ctypes.c_char * size.value).from_address(host.value)
-        arr._owner = self
-        return memoryview(arr).cast("B")
+        return _native.buffer_at(host.value, size.value, owner=self)
 
     def region_info(self, index: int) -> RegionInfo:
         c = RegionInfoC()

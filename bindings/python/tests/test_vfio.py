@@ -372,9 +372,8 @@ def test_a_python_backend_answer_that_does_not_convert_is_reported():
             return 0x1_0000_0000 + gpa, length + 1  # more than was asked for
 
     backend = vfio.VfioBackend.from_python(Broken(), name="broken-dext")
-    pt = VfioPassthrough(backend, guest_bdf=0x0900, host_bus=5)
     with pytest.raises(vm.CallbackError, match="irq_setup callback for broken-dext") as ei:
-        pt.irq_count(IrqType.MSI)
+        VfioPassthrough(backend, guest_bdf=0x0900, host_bus=5)
     assert isinstance(ei.value.__cause__, TypeError)
     assert [f.callback for f in backend.callback_failures] == ["vfio backend.irq_setup"]
     dma = backend.dma(FakeFunction.FN)
@@ -384,5 +383,107 @@ def test_a_python_backend_answer_that_does_not_convert_is_reported():
     with pytest.raises(vm.CallbackError, match="dma_map answered 257 bytes for 256"):
         backend.functions()
     dma.close()
+    backend.close()
+
+
+def test_a_refused_dma_raises_in_dma_and_leaves_nothing_behind():
+    class Broken(FakeFunction):
+        def dma_map(self, conn, gpa, host, length, flags):
+            return 0x1_0000_0000 + gpa, length + 1  # more than was asked for
+
+    fake = Broken()
+    backend = vfio.VfioBackend.from_python(fake, name="broken-dext")
+    # Refused by the library: raised by dma() itself, with its message.
+    with pytest.raises(vm.VmappleError, match="connect to host function 06:00.0") as ei:
+        backend.dma(vfio.host_fn(6, 0))
+    assert ei.value.errno == errno.ENODEV
+    assert ei.value.function == "vmapple_vfio_backend_get_dma"
+    with pytest.raises(vm.VmappleError, match="0xffffffff is not a host function key") as ei:
+        backend.dma(0xFFFFFFFF)
+    assert ei.value.errno == errno.EINVAL
+    with pytest.raises(ValueError, match="max_mappings"):
+        backend.dma(FakeFunction.FN, max_mappings=1 << 32)
+    assert backend.refs(FakeFunction.FN) == 0
+    # A dma() that raises the backend's pending callback failure has made a
+    # DMA backend in the library: it must not outlive the call, holding the
+    # function's connection with nothing left to release it.
+    first = backend.dma(FakeFunction.FN)
+    with pytest.raises(vm.VmappleError):
+        first.map(0x1000, 0x100)  # the answer is refused: a failure pending on the backend
+    with pytest.raises(vm.CallbackError, match="dma_map answered 257 bytes for 256"):
+        backend.dma(FakeFunction.FN)
+    assert backend.refs(FakeFunction.FN) == 1
+    first.close()
+    assert backend.refs(FakeFunction.FN) == 0
+    assert fake.log[-1] == ("disconnect", "conn-5")
+    backend.close()
+
+
+def test_a_callback_failing_during_passthrough_creation_raises_in_the_constructor():
+    class Flaky(FakeFunction):
+        def __init__(self):
+            super().__init__()
+            self.refuse_connect = True
+            self.vectors = None  # not a vector count
+
+        def connect(self, fn):
+            if self.refuse_connect:
+                raise RuntimeError("the dext is not loaded")
+            return super().connect(fn)
+
+        def irq_setup(self, conn):
+            return self.vectors
+
+    fake = Flaky()
+    backend = vfio.VfioBackend.from_python(fake, name="flaky-dext")
+    host = vm.Host()
+    # The creation fails because connect raised: that is what the
+    # constructor raises, not a later call on the backend.
+    with pytest.raises(vm.CallbackError, match="connect callback for flaky-dext") as ei:
+        VfioPassthrough(backend, host, guest_bdf=0x0900, host_bus=5)
+    assert isinstance(ei.value.__cause__, RuntimeError)
+    assert backend.take_callback_failures() == []
+    assert len(backend.functions()) == 1
+    # The library takes the function although irq_setup raised: the
+    # constructor raises all the same, and the function is released again.
+    fake.refuse_connect = False
+    with pytest.raises(vm.CallbackError, match="irq_setup callback for flaky-dext") as ei:
+        VfioPassthrough(backend, host, guest_bdf=0x0900, host_bus=5)
+    assert isinstance(ei.value.__cause__, TypeError)
+    assert backend.take_callback_failures() == []
+    assert backend.refs(fake.FN) == 0 and not backend.is_owned(fake.FN)
+    assert fake.log[-2:] == [("connect", fake.FN), ("disconnect", "conn-5")]
+    assert host._slots == {}
+    fake.vectors = 2
+    pt = VfioPassthrough(backend, host, guest_bdf=0x0900, host_bus=5)  # not EBUSY
+    assert pt.irq_count(IrqType.MSI) == 2
     pt.close()
     backend.close()
+
+
+def test_a_refused_passthrough_raises_in_the_constructor_and_leaves_nothing_behind(sim):
+    host = vm.Host()
+    # Refused by the library: raised by the constructor, with its message.
+    with pytest.raises(vm.VmappleError, match="option host_device is 40, the limit is 31") as ei:
+        VfioPassthrough(sim.backend, host, host_bus=3, host_device=40)
+    assert ei.value.errno == errno.EINVAL
+    assert ei.value.function == "vmapple_vfio_apple_create"
+    with pytest.raises(vm.VmappleError, match="connect to host function 09:00.0") as ei:
+        VfioPassthrough(sim.backend, host, host_bus=9)
+    assert ei.value.errno == errno.ENODEV
+    # Refused by the bindings before the library is called.
+    with pytest.raises(ValueError, match="host_device = 0x12c does not fit 8 bits"):
+        VfioPassthrough(sim.backend, host, host_bus=3, host_device=300)
+    with pytest.raises(TypeError, match="unknown option bogus"):
+        VfioPassthrough(sim.backend, host, host_bus=3, companion={"bogus": 1})
+    closed = VfioSim()
+    closed.close()
+    with pytest.raises(ValueError, match="VfioSim of this backend is closed"):
+        VfioPassthrough(closed.backend, host, host_bus=3)
+    # No failed attempt left a device slot on the host or a connection.
+    assert host._slots == {}
+    assert sim.backend.refs(sim.fn) == 0 and not sim.state(sim.fn).connected
+    pt = VfioPassthrough(sim.backend, host, guest_bdf=0x0800, host_bus=3)
+    assert list(host._slots) == [pt._slot_id]
+    pt.close()
+    assert host._slots == {}
