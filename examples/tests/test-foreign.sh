@@ -5,25 +5,16 @@
 # 0; a firmware that needs Apple's CPU and apple-gfx is stopped with an
 # explanation naming the register and HVF, and status 1.
 set -u
-[ "${HAVE_SELFTEST_FIRMWARE:-0}" = 1 ] || { echo "no cross compiler in this build"; exit 77; }
+# shellcheck source=examples/tests/fw-run.sh
+. "$(dirname "$0")/fw-run.sh"
 
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-out="$dir/out"
-"$EXAMPLE" images --out "$dir" >/dev/null || exit 1
-fail() { echo "FAIL: $*"; sed 's/^/    /' "$out"; exit 1; }
-
-"$EXAMPLE" run --firmware "$FW_HELLO" --aux "$dir/aux.img" --root "$dir/root.img" >"$out" 2>&1
-status=$?
-cat "$out"
+run_firmware "$FW_HELLO"
 [ "$status" = 0 ] || fail "hello: exit status $status"
 grep -q "is not libvmapple's self-test firmware" "$out" || fail "hello: no up-front note"
 grep -q "^hello from a foreign firmware$" "$out" || fail "hello: the guest's text is missing"
 grep -q "powered the machine off" "$out" || fail "hello: no power-off"
 
-"$EXAMPLE" run --firmware "$FW_APPLE" --aux "$dir/aux.img" --root "$dir/root.img" >"$out" 2>&1
-status=$?
-cat "$out"
+run_firmware "$FW_APPLE"
 [ "$status" = 1 ] || fail "apple: exit status $status, expected 1"
 grep -q 'looks like Apple.s AVPBooter (it contains "iBoot-0000.0.0.test")' "$out" || fail "apple: AVPBooter not recognised"
 # Not the up-front note's words: these lines come only after the run.

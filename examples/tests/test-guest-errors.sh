@@ -5,17 +5,10 @@
 # nothing decodes): each kind is logged 10 times (VMM_GUEST_ERROR_LINES),
 # the tenth line saying the rest are not, and the run goes on to its end.
 set -u
-[ "${HAVE_SELFTEST_FIRMWARE:-0}" = 1 ] || { echo "no cross compiler in this build"; exit 77; }
+# shellcheck source=examples/tests/fw-run.sh
+. "$(dirname "$0")/fw-run.sh"
 
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-out="$dir/out"
-"$EXAMPLE" images --out "$dir" >/dev/null || exit 1
-fail() { echo "FAIL: $*"; sed 's/^/    /' "$out"; exit 1; }
-
-"$EXAMPLE" run --firmware "$FW_GUEST_ERRORS" --aux "$dir/aux.img" --root "$dir/root.img" >"$out" 2>&1
-status=$?
-cat "$out"
+run_firmware "$FW_GUEST_ERRORS"
 [ "$status" = 0 ] || fail "exit status $status"
 grep -q "powered the machine off" "$out" || fail "no power-off"
 # The guest did hammer: all 100 reads arrived, whatever was logged.
