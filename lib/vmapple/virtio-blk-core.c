@@ -1127,35 +1127,16 @@ static struct blk_req *uring_reap(struct vm_blkq *b, bool wait)
 #endif
 
 /*
- * complete_in_notify: what finished while the notification was handled, on
- * this thread (inline) or already posted by io_uring. Workers' completions
- * still come through the poll descriptor.
+ * Take every finished request; `wait`: first wait until no worker is busy.
+ * Without `workers` only what finished on this thread (inline) or is posted
+ * on the io_uring (complete_in_notify: workers' completions still come
+ * through the poll descriptor).
  */
-static struct blk_req *take_finished(struct vm_blkq *b)
+static struct blk_req *take_done(struct vm_blkq *b, bool wait, bool workers)
 {
     struct blk_req *head = list_take(&b->inline_done);
 
-#ifdef VMAPPLE_HAVE_LIBURING
-    if (b->engine == ENGINE_URING && b->ring_ready && b->ring_inflight &&
-        io_uring_cq_ready(&b->ring)) {
-        struct blk_req *u = uring_reap(b, false);
-        while (u) {
-            struct blk_req *next = u->next;
-            u->next = head;
-            head = u;
-            u = next;
-        }
-    }
-#endif
-    return head;
-}
-
-/* Take every finished request; `wait`: first wait until no worker is busy. */
-static struct blk_req *take_done(struct vm_blkq *b, bool wait)
-{
-    struct blk_req *head = list_take(&b->inline_done);
-
-    if (b->pool_ready) {
+    if (workers && b->pool_ready) {
         pthread_mutex_lock(&b->lock);
         while (wait && b->in_workers > 0) {
             pthread_cond_wait(&b->idle_cond, &b->lock);
@@ -1231,7 +1212,7 @@ static int deliver(struct vm_blkq *b, bool wait)
     int count;
 
     clear_poll_fd(b);
-    r = take_done(b, wait);
+    r = take_done(b, wait, true);
     if (!r && !b->stalled && !b->pending.head) {
         return 0;
     }
@@ -1253,7 +1234,7 @@ void vm_blkq_notify(struct vm_blkq *b)
     vm_vq_begin(vq);
     handle_queue(b);
     if (b->p->opts.complete_in_notify) {
-        struct blk_req *r = take_finished(b);
+        struct blk_req *r = take_done(b, false, false);
         if (r) {
             complete_all(b, r);
         }
@@ -1307,7 +1288,7 @@ void vm_blkq_quiesce(struct vm_blkq *b, bool keep)
                 r = next;
             }
         }
-        r = take_done(b, true);
+        r = take_done(b, true, true);
         while (r) {
             struct blk_req *next = r->next;
             b->in_io--;
