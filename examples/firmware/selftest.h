@@ -92,6 +92,11 @@ struct selftest_params {
  * (which the host reads back from the image file).
  */
 #define SELFTEST_IO_SECTORS 16u
+/*
+ * The smallest image the host writes: its scratch area (an eighth of it)
+ * must hold one transfer, and selftest_header_valid() requires that.
+ */
+#define SELFTEST_MIN_IMAGE_SECTORS (8u * SELFTEST_IO_SECTORS)
 
 struct selftest_image_header {
     uint64_t magic;           /* SELFTEST_IMAGE_MAGIC */

@@ -51,6 +51,16 @@ expect_run() {
 "$EXAMPLE" images --out "$dir/vz" --vz-header >/dev/null || { echo "images --vz-header failed"; exit 1; }
 root="$dir/img/root.img" aux="$dir/img/aux.img"
 
+# The smallest images the self-test accepts are the smallest `images` writes.
+expect_refusal "images too small" "--root-size 63K: a multiple of 512 bytes, at least 64K" \
+    images --out "$dir/small" --root-size 63K
+expect_refusal "aux image too small" "--aux-size 32K: a multiple of 512 bytes, at least 64K" \
+    images --out "$dir/small" --aux-size 32K
+"$EXAMPLE" images --out "$dir/small" --root-size 64K --aux-size 64K >/dev/null ||
+    { echo "images of 64K failed"; exit 1; }
+expect_run "the smallest images" "all [0-9]* checks passed" \
+    run --firmware "$fw" --aux "$dir/small/aux.img" --root "$dir/small/root.img"
+
 # Required options and files.
 expect_refusal "no --firmware" "--firmware FILE is required" run --aux "$aux" --root "$root"
 expect_refusal "no --aux" "--aux FILE is required" run --firmware "$fw" --root "$root"

@@ -53,9 +53,10 @@ bool image_create(const char *path, uint32_t kind, uint64_t bytes, uint64_t seed
     int fd;
     bool ok = false;
 
-    if (bytes % SELFTEST_SECTOR || sectors < 16) {
+    if (bytes % SELFTEST_SECTOR || sectors < SELFTEST_MIN_IMAGE_SECTORS) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                    "%s: an image is a multiple of 512 bytes and at least 8 KiB", path);
+                    "%s: an image is a multiple of 512 bytes and at least %u KiB", path,
+                    SELFTEST_MIN_IMAGE_SECTORS * SELFTEST_SECTOR / 1024);
         return false;
     }
     scratch_first = image_scratch_first(sectors);

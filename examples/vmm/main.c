@@ -44,8 +44,10 @@ extern const size_t selftest_firmware_size;
 #define EXIT_USAGE        2
 
 #define DEMO_ROOT_BYTES (8ull << 20)
-#define DEMO_AUX_BYTES  (4ull << 20)
-#define DEFAULT_RAM     (256ull << 20)
+/* The smallest image `images` writes (see selftest.h). */
+#define MIN_IMAGE      (SELFTEST_MIN_IMAGE_SECTORS * SELFTEST_SECTOR)
+#define DEMO_AUX_BYTES (4ull << 20)
+#define DEFAULT_RAM    (256ull << 20)
 
 /* ---- options ---- */
 
@@ -325,7 +327,7 @@ static void check_written(struct session *s, const char *name, const char *path,
                           uint32_t kind, uint64_t nonce, bool read_only)
 {
     struct selftest_image_header h;
-    uint8_t buf[16 * SELFTEST_SECTOR];
+    uint8_t buf[SELFTEST_IO_SECTORS * SELFTEST_SECTOR];
     char check[32];
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     bool ok;
@@ -350,11 +352,12 @@ static void check_written(struct session *s, const char *name, const char *path,
     close(fd);
     if (read_only) {
         host_check(s, check, ok, "%s (read-only): sectors %" PRIu64 "..%" PRIu64 " %s", path,
-                   h.pattern_sectors, h.pattern_sectors + 15,
+                   h.pattern_sectors, h.pattern_sectors + SELFTEST_IO_SECTORS - 1,
                    ok ? "still hold zeros" : "were WRITTEN");
     } else {
-        host_check(s, check, ok, "%s: the 16 sectors the guest wrote at sector %" PRIu64 " %s",
-                   path, h.pattern_sectors, ok ? "are in the file" : "are NOT in the file");
+        host_check(s, check, ok, "%s: the %u sectors the guest wrote at sector %" PRIu64 " %s",
+                   path, SELFTEST_IO_SECTORS, h.pattern_sectors,
+                   ok ? "are in the file" : "are NOT in the file");
     }
 }
 
@@ -852,11 +855,13 @@ static int cmd_images(void)
     if (!opt_out) {
         fail_usage("images: --out DIR is required");
     }
-    if (opt_root_size && (!parse_size(opt_root_size, &root) || root % 512 || root < 8192)) {
-        fail_usage("--root-size %s: a multiple of 512 bytes, at least 8K", opt_root_size);
+    if (opt_root_size && (!parse_size(opt_root_size, &root) || root % 512 || root < MIN_IMAGE)) {
+        fail_usage("--root-size %s: a multiple of 512 bytes, at least %uK", opt_root_size,
+                   MIN_IMAGE / 1024);
     }
-    if (opt_aux_size && (!parse_size(opt_aux_size, &aux) || aux % 512 || aux < 8192)) {
-        fail_usage("--aux-size %s: a multiple of 512 bytes, at least 8K", opt_aux_size);
+    if (opt_aux_size && (!parse_size(opt_aux_size, &aux) || aux % 512 || aux < MIN_IMAGE)) {
+        fail_usage("--aux-size %s: a multiple of 512 bytes, at least %uK", opt_aux_size,
+                   MIN_IMAGE / 1024);
     }
     if (g_mkdir_with_parents(opt_out, 0755) < 0) {
         fail_usage("--out %s: %s", opt_out, g_strerror(errno));
