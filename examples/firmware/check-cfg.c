@@ -27,16 +27,16 @@ static uint64_t at(uint32_t off)
     return VMAPPLE_CFG_BASE + off;
 }
 
-/* A NUL-terminated string of at most 31 characters at off, copied into buf. */
+/* A NUL-terminated string of at most VMAPPLE_CFG_MAX_STRING characters at off, copied into buf. */
 static bool cfg_string(uint32_t off, char *buf)
 {
-    for (unsigned i = 0; i < 32; i++) {
+    for (unsigned i = 0; i <= VMAPPLE_CFG_MAX_STRING; i++) {
         buf[i] = (char)mmio_read8(at(off + i));
         if (!buf[i]) {
             return true;
         }
     }
-    buf[31] = 0;
+    buf[VMAPPLE_CFG_MAX_STRING] = 0;
     return false;
 }
 
@@ -48,7 +48,8 @@ void check_cfg(void)
     uint64_t ecid = mmio_read64(at(CFG_ECID));
     uint64_t ram = mmio_read64(at(CFG_RAM_SIZE));
     uint32_t bad_ids = 0;
-    char serial[32], unk8[32], model[32], soc[32];
+    char serial[VMAPPLE_CFG_MAX_STRING + 1], unk8[VMAPPLE_CFG_MAX_STRING + 1],
+        model[VMAPPLE_CFG_MAX_STRING + 1], soc[VMAPPLE_CFG_MAX_STRING + 1];
     bool strings;
 
     fw_check("version", version == 2, "version %u (VZ: 2)", version);

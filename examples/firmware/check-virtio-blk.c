@@ -39,7 +39,7 @@
 #define COMMON_Q_AVAILHI  0x2c
 #define COMMON_Q_USEDLO   0x30
 #define COMMON_Q_USEDHI   0x34
-#define COMMON_LEN        0x38 /* through queue_used_hi */
+#define COMMON_LEN        (COMMON_Q_USEDHI + 4) /* through queue_used_hi */
 
 #define STATUS_ACKNOWLEDGE 1
 #define STATUS_DRIVER      2

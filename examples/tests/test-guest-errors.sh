@@ -13,6 +13,10 @@ run_firmware "$FW_GUEST_ERRORS"
 grep -q "powered the machine off" "$out" || fail "no power-off"
 # The guest did hammer: all 100 reads arrived, whatever was logged.
 grep -q "unmapped accesses 100 reads, 0 writes" "$out" || fail "the guest's 100 reads are not counted"
+# And every access of the other phases, the 100 overlaps after the limit
+# included, reached the machine: 3 + 10 + 2 + 200 + 2 + 200 writes, then
+# the 100 reads, and nothing more.
+grep -q "guest MMIO exits  *517$" "$out" || fail "not every access of the firmware arrived (517)"
 
 # Both of the PCIe host's lines, in one budget: 5 overlaps, then 5 of the
 # 100 BARs outside the window; none of the 100 overlaps after that.
