@@ -36,6 +36,16 @@ ReadHandler = Callable[[int, int], int]  # (offset, size) -> value
 WriteHandler = Callable[[int, int, int], None]  # (offset, size, value)
 
 
+def _truncate(size: int) -> Callable[[object], int]:
+    """What a read handler's answer becomes: an int cut to @size bytes."""
+    mask = (1 << (8 * size)) - 1
+    return lambda v: int(v) & mask
+
+
+# The conversions of the access sizes the bus passes (1, 2, 4, 8), made once.
+_TRUNCATE = {size: _truncate(size) for size in (1, 2, 4, 8)}
+
+
 def _destroy(handle: int, keepalive: object) -> None:
     lib.vmapple_bus_destroy(handle)
 
@@ -124,19 +134,21 @@ class Bus(Closeable):
         write(offset, size, value). Either may be None (reads 0, writes
         dropped). A handler may raise Fault(errno) to fail the access."""
         # The callbacks live in the bus's finalizer: they must not hold the bus.
-        callbacks = self._callbacks
+        # They run on every guest access to the range: what does not depend
+        # on the access is made here, once.
+        call = self._callbacks.call
+        read_op, write_op = f"{name}.read", f"{name}.write"
 
         def c_read(_opaque, offset, sz, value):
             if not read:
                 value[0] = 0
                 return 0
-            ret, got = callbacks.call(f"{name}.read", read, offset, sz,
-                                      convert=lambda v: int(v) & ((1 << (8 * sz)) - 1))
+            ret, got = call(read_op, read, offset, sz, convert=_TRUNCATE.get(sz) or _truncate(sz))
             value[0] = got if ret == 0 else 0
             return ret
 
         def c_write(_opaque, offset, sz, value):
-            return callbacks.call(f"{name}.write", write, offset, sz, value)[0] if write else 0
+            return call(write_op, write, offset, sz, value)[0] if write else 0
 
         fns = (_native.BUS_READ_FN(c_read), _native.BUS_WRITE_FN(c_write))
         self._check(lib.vmapple_bus_map_handler(self.handle, name.encode(), base, size,

@@ -14,7 +14,7 @@ from . import _native
 from ._handle import Closeable
 from ._native import lib
 from .errors import VmappleError
-from .host import Host, IrqEvent, raise_failures
+from .host import Host, IrqEvent, raise_failures, take_failures
 
 
 class DeviceType(enum.IntEnum):
@@ -68,6 +68,17 @@ _INT_LIMITS = {
 }
 
 
+def fit_bits(value: Any, bits: int, what: str) -> Any:
+    """@value, when it is 0 .. 2**@bits - 1; ValueError naming @what
+    otherwise. For what goes into a C integer of @bits bits, which ctypes
+    would silently truncate (2**32 + 3 becomes 3, -1 becomes all ones)."""
+    if not 0 <= value < 1 << bits:
+        shown = f"{value:#x}" if isinstance(value, int) else repr(value)
+        raise ValueError(f"{what} = {shown} does not fit {bits} bits "
+                         f"(0 .. {(1 << bits) - 1:#x})")
+    return value
+
+
 def set_int_field(struct: ctypes.Structure, field: str, value: Any, what: str) -> None:
     """Store an integer option, refusing values the C field cannot hold
     (ctypes would silently truncate them)."""
@@ -77,9 +88,8 @@ def set_int_field(struct: ctypes.Structure, field: str, value: Any, what: str) -
     if not isinstance(value, int):
         raise TypeError(f"{what}: option {field} must be an int, not {type(value).__name__}")
     bits = _INT_LIMITS.get(ctype)
-    if bits is not None and not 0 <= value < 1 << bits:
-        raise ValueError(f"{what}: option {field} = {value:#x} does not fit {bits} bits "
-                         f"(0 .. {(1 << bits) - 1:#x})")
+    if bits is not None:
+        fit_bits(value, bits, f"{what}: option {field}")
     setattr(struct, field, value)
 
 
@@ -268,12 +278,7 @@ class Device(Closeable):
         return ret
 
     def _check_callbacks(self) -> None:
-        failures = []
-        if self.host.raise_callback_errors:
-            failures += self.host.take_callback_failures()
-        for vol in self._volumes:
-            failures += vol.take_callback_failures()
-        raise_failures(failures)
+        raise_failures(take_failures(self.host, self._volumes))
 
     # -- lifetime ----------------------------------------------------------------
 

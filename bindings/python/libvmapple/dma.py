@@ -12,7 +12,7 @@ from typing import Callable
 
 from . import _native
 from ._handle import Closeable
-from .device import build_options
+from .device import build_options, fit_bits
 from .errors import CallbackFailure, CallbackLog, VmappleError, check
 from .host import raise_failures
 
@@ -86,6 +86,18 @@ def _destroy(handle: int, keepalive: object) -> None:
     _release(handle)
 
 
+def store_mapping(op: str, got, length: int, bus_addr, bus_len) -> None:
+    """Store the answer of a Python map callback @op, (bus address, bus
+    length), in @bus_addr[0] and @bus_len[0] for the library, refusing
+    (ValueError: a callback failure) one that is not 1 .. @length bytes at
+    a 64-bit bus address. Used by DMA backends and by host mechanisms'
+    dma_map alike."""
+    addr, n = got
+    if not 0 < n <= length:
+        raise ValueError(f"{op} answered {n} bytes for {length}")
+    bus_addr[0], bus_len[0] = fit_bits(addr, 64, f"{op} bus address"), n
+
+
 class _DmaCore(CallbackLog):
     """The C callbacks of a Python DMA backend (never holds the DmaBackend)."""
 
@@ -97,10 +109,7 @@ class _DmaCore(CallbackLog):
 
     def c_map(self, _opaque, gpa, host, length, flags, bus_addr, bus_len):
         def store(got) -> None:
-            addr, n = got
-            if not 0 < n <= length:
-                raise ValueError(f"map answered {n} bytes for {length}")
-            bus_addr[0], bus_len[0] = addr, n
+            store_mapping("map", got, length, bus_addr, bus_len)
 
         return self.call("map", self.map_fn, gpa, host or None, length, flags, convert=store)[0]
 

@@ -450,6 +450,18 @@ class Host:
             self._fail("async_notify", name, e)
 
 
+def take_failures(host: Host, sources: Iterable = ()) -> list[CallbackFailure]:
+    """The callback failures an object using @host has not raised yet: the
+    host's first, when it raises them (raise_callback_errors; otherwise
+    they stay pending there), then those of each of @sources (volumes, DMA
+    or host mechanisms: anything with take_callback_failures()), in order.
+    They are forgotten by their logs, for the caller to raise."""
+    failures = host.take_callback_failures() if host.raise_callback_errors else []
+    for source in sources:
+        failures += source.take_callback_failures()
+    return failures
+
+
 def raise_failures(failures: list[CallbackFailure]) -> None:
     """Raise CallbackError for @failures (or the original exception when it
     is a KeyboardInterrupt, SystemExit or other non-Exception)."""

@@ -16,10 +16,10 @@ from typing import Callable, Iterable, Sequence
 from . import _native
 from ._handle import Closeable
 from .apple_dma_pci import AppleDmaPci, AppleDmaPciOptions
-from .device import Device, set_int_field
-from .dma import DmaBackend, DmaBackendOptions, limit_options
+from .device import Device, fit_bits, set_int_field
+from .dma import DmaBackend, DmaBackendOptions, limit_options, store_mapping
 from .errors import CallbackFailure, CallbackLog, VmappleError, check
-from .host import Host, raise_failures
+from .host import Host, raise_failures, take_failures
 
 CONFIG_SIZE = 4096
 MAX_VECTORS = 256
@@ -392,10 +392,7 @@ class _VfioCore(CallbackLog):
 
     def dma_map(self, _opaque, cid, gpa, host, length, flags, bus_addr, bus_len):
         def store(got) -> None:
-            addr, n = got
-            if not 0 < n <= length:
-                raise ValueError(f"dma_map answered {n} bytes for {length}")
-            bus_addr[0], bus_len[0] = addr, n
+            store_mapping("dma_map", got, length, bus_addr, bus_len)
 
         return self._call("dma_map", self.conns.get(cid or 0), gpa, host or None, length, flags,
                           convert=store)[0]
@@ -406,13 +403,15 @@ class _VfioCore(CallbackLog):
 
     def irq_setup(self, _opaque, cid, vectors):
         def store(n) -> None:
-            vectors[0] = int(n)
+            # Above 256 the library uses 256 (and logs it); what a uint32_t
+            # cannot hold is refused here, not truncated.
+            vectors[0] = fit_bits(int(n), 32, "irq_setup vectors")
 
         return self._call("irq_setup", self.conns.get(cid or 0), convert=store)[0]
 
     def irq_read_and_clear(self, _opaque, cid, pending):
         def store(bits) -> None:
-            bits = int(bits)
+            bits = fit_bits(int(bits), 64 * 4, "irq_read_and_clear bitmap")
             for i in range(4):
                 pending[i] = (bits >> (64 * i)) & 0xFFFFFFFFFFFFFFFF
 
@@ -803,8 +802,7 @@ class VfioPassthrough(Closeable):
     def _callback_failures(self) -> list[CallbackFailure]:
         """What the host's and the backend's callbacks raised that is not
         raised yet."""
-        failures = self.host.take_callback_failures() if self.host.raise_callback_errors else []
-        return failures + self.backend.take_callback_failures()
+        return take_failures(self.host, (self.backend,))
 
     def _check(self, ret: int, function: str) -> int:
         raise_failures(self._callback_failures())

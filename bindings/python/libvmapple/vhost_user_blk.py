@@ -27,7 +27,7 @@ import weakref
 from . import _native
 from ._handle import Closeable
 from .errors import VmappleError, check
-from .host import Host, raise_failures
+from .host import Host, raise_failures, take_failures
 from .virtio_blk import BarrierMode, IoEngine, Variant, VirtioBlkStats, VirtioBlkStatsC, blk_options
 
 MAX_QUEUES = 16
@@ -180,10 +180,7 @@ class VhostUserBlk(Closeable):
     def _raise_callbacks(self) -> None:
         """Raise what the host's and the volumes' callbacks raised (the
         volumes' run on the ring threads during serve())."""
-        failures = self.host.take_callback_failures() if self.host.raise_callback_errors else []
-        for vol in self._volumes:
-            failures += vol.take_callback_failures()
-        raise_failures(failures)
+        raise_failures(take_failures(self.host, self._volumes))
 
 
 class ServeThread(threading.Thread):

@@ -99,3 +99,31 @@ def test_handler_faults_and_exceptions():
     bus.unmap(0x4000)
     bus.map_handler("dev", 0x4000, 0x100, lambda o, s: 7)
     assert bus.read(0x4000) == 7
+
+
+def test_handler_answers_at_every_access_size_and_failures_name_the_handler():
+    # The conversions and names the handlers use are made once per
+    # map_handler, not per access: every size still truncates to its own
+    # width, and each handler's failures carry its own name.
+    wide = 0x1122_3344_5566_7788_99
+    answers = {0: wide, 8: "not a number"}
+
+    def write(offset, size, value):
+        raise KeyError("write-only register")
+
+    bus = vm.Bus()
+    bus.map_handler("regs", 0x4000, 0x100, lambda o, s: answers[o], write)
+    bus.map_handler("other", 0x5000, 0x100, lambda o, s: -1)
+    for size in (1, 2, 4, 8):
+        assert bus.read(0x4000, size) == wide & ((1 << (8 * size)) - 1)
+        assert bus.read(0x5000, size) == (1 << (8 * size)) - 1
+    with pytest.raises(vm.CallbackError) as ei:
+        bus.read(0x4008, 4)
+    assert isinstance(ei.value.__cause__, ValueError)
+    assert ei.value.failures[0].callback == "bus handler regs.read"
+    with pytest.raises(vm.CallbackError) as ei:
+        bus.write(0x4000, 1, 2)
+    assert isinstance(ei.value.__cause__, KeyError)
+    assert ei.value.failures[0].callback == "bus handler regs.write"
+    assert ei.value.failures[0].source == "bus"
+    bus.close()

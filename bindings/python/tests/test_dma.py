@@ -86,3 +86,26 @@ def test_python_backend():
     DmaBackend(map_, unmap, lambda: closed.append(2))
     gc.collect()
     assert closed == [1, 2]
+
+
+@pytest.mark.parametrize("bus_addr", [-1, 1 << 64, (1 << 64) + 0x5000])
+def test_a_python_backend_bus_address_a_uint64_cannot_hold_is_refused(bus_addr):
+    # ctypes would store -1 as 0xffffffffffffffff and 2**64 + x as x.
+    d = DmaBackend(lambda gpa, host, length, flags: (bus_addr, length),
+                   lambda gpa, length, bus_addr, bus_len: None)
+    with pytest.raises(vm.CallbackError, match=f"map bus address = {bus_addr:#x} does not fit "
+                                               "64 bits") as ei:
+        d.map(0x5000, 0x100)
+    assert isinstance(ei.value.__cause__, ValueError)
+    assert [f.callback for f in d.callback_failures] == ["dma.map"]
+    assert d.occupancy().mappings == 0
+    d.close()
+
+
+def test_a_python_backend_answer_of_too_many_bytes_is_refused():
+    d = DmaBackend(lambda gpa, host, length, flags: (0x1_0000_0000 + gpa, length + 1),
+                   lambda gpa, length, bus_addr, bus_len: None)
+    with pytest.raises(vm.CallbackError, match="map answered 257 bytes for 256"):
+        d.map(0x5000, 0x100)
+    assert d.occupancy().mappings == 0
+    d.close()

@@ -203,3 +203,28 @@ def test_events_are_ordered_with_timestamps():
     assert host.events == [] and host.irq_level("b", 1) == 1
     with pytest.raises(KeyError):
         host.irq_level("nobody")
+
+
+def test_failures_are_taken_from_the_host_first_then_from_each_source():
+    # What Device, VhostUserBlk and VfioPassthrough raise: the host's
+    # failures (when it raises them), then each source's, in that order.
+    from libvmapple.errors import CallbackLog
+    from libvmapple.host import take_failures
+
+    host = vm.Host()
+    vol, dma = CallbackLog("blockdev.", "vol"), CallbackLog("dma.", "dart")
+    dma.fail("map", KeyError("d1"))
+    host._fail("mem_read", "dev", LookupError("h1"))
+    vol.fail("read", ValueError("v1"))
+    host._fail("irq_set", "dev", LookupError("h2"))
+    taken = take_failures(host, (vol, dma))
+    assert [f.exception.args[0] for f in taken] == ["h1", "h2", "v1", "d1"]
+    assert [f.callback for f in taken] == ["mem_read", "irq_set", "blockdev.read", "dma.map"]
+    assert take_failures(host, (vol, dma)) == []  # taken once
+    assert take_failures(host) == []
+    # A host that does not raise its failures keeps them pending.
+    quiet = vm.Host(raise_callback_errors=False)
+    quiet._fail("log", "dev", LookupError("h3"))
+    vol.fail("write", ValueError("v2"))
+    assert [f.exception.args[0] for f in take_failures(quiet, (vol,))] == ["v2"]
+    assert [f.exception.args[0] for f in quiet.take_callback_failures()] == ["h3"]

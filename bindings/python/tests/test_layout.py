@@ -97,9 +97,13 @@ def test_every_mirrored_struct_matches_the_header():
 def abi_members() -> dict[str, list[tuple[str, int]]]:
     """(name, byte offset) of every member of every public struct, from the
     committed ABI baseline (abidw's reading of the headers; the abidiff test
-    of the same run fails when it no longer matches the library)."""
+    of the same run fails when it no longer matches the library). Where
+    that test skips, meson passes why instead of the baseline's path."""
     path = os.environ.get("LIBVMAPPLE_ABI_BASELINE")
     if not path:
+        reason = os.environ.get("LIBVMAPPLE_ABI_BASELINE_SKIP")
+        if reason:
+            pytest.skip(f"the ABI baseline is not checked against this build: {reason}")
         pytest.skip("LIBVMAPPLE_ABI_BASELINE is not set (run through meson test)")
     structs: dict[str, list[tuple[str, int]]] = {}
     for decl in ET.parse(path).iter("class-decl"):

@@ -386,6 +386,73 @@ def test_a_python_backend_answer_that_does_not_convert_is_reported():
     backend.close()
 
 
+@pytest.mark.parametrize("vectors", [(1 << 32) + 3, -1])
+def test_an_irq_setup_answer_a_uint32_cannot_hold_is_refused(vectors):
+    # ctypes would store 2**32 + 3 as 3 and -1 as 0xffffffff: the answer is
+    # refused instead, as answers of the wrong shape are.
+    class Huge(FakeFunction):
+        def irq_setup(self, conn):
+            return vectors
+
+    fake = Huge()
+    backend = vfio.VfioBackend.from_python(fake, name="huge-dext")
+    with pytest.raises(vm.CallbackError, match=f"irq_setup vectors = {vectors:#x} does not fit "
+                                               r"32 bits \(0 .. 0xffffffff\)") as ei:
+        VfioPassthrough(backend, guest_bdf=0x0900, host_bus=5)
+    assert isinstance(ei.value.__cause__, ValueError)
+    assert [f.callback for f in backend.callback_failures] == ["vfio backend.irq_setup"]
+    assert backend.refs(fake.FN) == 0 and not backend.is_owned(fake.FN)
+    backend.close()
+
+
+@pytest.mark.parametrize("bus_addr", [-1, 1 << 64])
+def test_a_dma_map_bus_address_a_uint64_cannot_hold_is_refused(bus_addr):
+    class Wild(FakeFunction):
+        def dma_map(self, conn, gpa, host, length, flags):
+            return bus_addr, length
+
+    backend = vfio.VfioBackend.from_python(Wild(), name="wild-dext")
+    dma = backend.dma(FakeFunction.FN)
+    with pytest.raises(vm.VmappleError) as ei:
+        dma.map(0x1000, 0x100)
+    assert ei.value.errno == errno.EIO
+    assert dma.occupancy().mappings == 0
+    with pytest.raises(vm.CallbackError, match=f"dma_map bus address = {bus_addr:#x} does not "
+                                               "fit 64 bits") as ei:
+        backend.functions()
+    assert isinstance(ei.value.__cause__, ValueError)
+    dma.close()
+    backend.close()
+
+
+def test_a_pending_bitmap_that_is_negative_or_too_wide_is_refused():
+    # -1 >> 64 * i is all ones in every word: every vector would be
+    # pending. Bits from 256 up would be dropped without a word.
+    class Bitmap(FakeFunction):
+        def irq_read_and_clear(self, conn):
+            return self.pending
+
+    fake = Bitmap()
+    backend = vfio.VfioBackend.from_python(fake, name="negative-dext")
+    seen = []
+    pt = VfioPassthrough(backend, guest_bdf=0x0900, host_bus=5,
+                         on_irq=lambda t, v: seen.append(v))
+    pt.set_irqs(IrqType.MSI, 2, in_use=[0, 1])
+    for bad in (-1, 1 << 256):
+        fake.pending = bad
+        with pytest.raises(vm.CallbackError, match=f"irq_read_and_clear bitmap = {bad:#x} "
+                                                   "does not fit 256 bits") as ei:
+            pt.process_interrupts()
+        assert isinstance(ei.value.__cause__, ValueError)
+        assert seen == []
+    fake.pending = 0b10
+    assert pt.process_interrupts() == 1 and seen == [1]
+    fake.pending = 1 << 255  # the last vector: valid (and not in use)
+    assert pt.process_interrupts() == 0
+    pt.close()
+    backend.close()
+
+
 def test_a_refused_dma_raises_in_dma_and_leaves_nothing_behind():
     class Broken(FakeFunction):
         def dma_map(self, conn, gpa, host, length, flags):
