@@ -201,13 +201,23 @@ typedef struct vmapple_virtio_blk_options {
      */
     uint64_t max_bounce_bytes;
     /**
-     * Asynchronous mode, worker threads: microseconds a worker that runs out
-     * of requests keeps watching for new ones before it sleeps (one worker
-     * at a time), 0..10000; default 0 (sleep at once). A hand-off to a
-     * sleeping worker on another CPU costs a wake-up: a few microseconds on
-     * bare metal, tens in many VMs (bench-virtio-blk prints it). Polling
-     * spends CPU to skip that wake-up when requests follow each other
-     * closely, as in sequential writes at queue depth 1.
+     * Asynchronous mode: how long whatever takes requests from this thread
+     * keeps watching for new ones before it sleeps, 0..10000 microseconds;
+     * default 0 (sleep at once). A hand-off to a sleeping thread on another
+     * CPU costs a wake-up: a few microseconds on bare metal, tens in many VMs
+     * (bench-virtio-blk prints it). Polling spends CPU to skip it.
+     *
+     * Worker threads: one worker at a time polls for this many microseconds.
+     *
+     * io_uring: the ring gets a kernel submission thread
+     * (IORING_SETUP_SQPOLL) that polls for this long rounded up to whole
+     * milliseconds, its unit, and executes requests on its own CPU. The
+     * notifying thread still does a request itself with RWF_NOWAIT when
+     * nothing else is in flight or when that thread is behind (12 small or
+     * 2 requests of 64 KiB and more), so two CPUs copy page-cache data. A
+     * kernel that refuses SQPOLL gets an ordinary ring and a warning in the
+     * log. This is the configuration that comes closest to raw pread/pwrite
+     * in every case of bench-virtio-blk (README, "Performance").
      */
     uint32_t worker_poll_us;
     /**
@@ -262,6 +272,11 @@ typedef struct vmapple_virtio_blk_stats {
     uint64_t bounced;      /**< requests whose data went through a bounce buffer */
     /** Times a polling worker found work without sleeping (worker_poll_us). */
     uint64_t worker_polled;
+    /**
+     * Requests the notifying thread did itself with RWF_NOWAIT (page-cache
+     * hits) instead of handing them to a worker or the kernel.
+     */
+    uint64_t inline_requests;
 } vmapple_virtio_blk_stats;
 
 #define VMAPPLE_VIRTIO_BLK_STATS_INIT VMAPPLE_SIZED_INIT(vmapple_virtio_blk_stats)

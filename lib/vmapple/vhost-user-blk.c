@@ -327,6 +327,7 @@ VMAPPLE_API int vmapple_vhost_user_blk_get_stats(vmapple_vhost_user_blk *be,
         sum.bounce_peak = VM_MAX(sum.bounce_peak, s.bounce_peak);
         sum.bounced += s.bounced;
         sum.worker_polled += s.worker_polled;
+        sum.inline_requests += s.inline_requests;
     }
     sum.size = (uint32_t)sizeof(sum);
     vm_fill_sized(stats, &sum, sizeof(sum));

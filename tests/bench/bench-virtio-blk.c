@@ -6,17 +6,20 @@
  * mock guest RAM that the host maps (zero-copy); the host thread polls the
  * device's fd and calls vmapple_device_process(), like a VMM's event loop.
  *
- *   bench-virtio-blk [SECONDS_PER_CASE [CASE_SUBSTRING]]     (default 2, all)
+ *   bench-virtio-blk [SECONDS_PER_CASE [CASE_SUBSTRING [ENGINE_TAG]]]
+ *                                          (default 2 s, every case and engine)
  *
  * Cases: 1 MiB sequential read and write (queue depth = threads = 1 and 4),
  * 4 KiB random read at queue depth 1 (1 thread) and 32 (4 threads); each for
  * the thread pool (default options, with worker_poll_us = 100, and with
  * complete_in_notify: "-cin") and, when built with liburing, io_uring
- * (default options and "-cin"), and for synchronous mode ("sync": the I/O
- * runs inside the notifying write, one request after another, as a VMM
- * running the device on its own thread would use it). This loop takes
- * completions on the thread that kicks, as complete_in_notify asks. Every case prints
- * MB/s and IOPS lines (bench.h format) with the raw figure as the limit:
+ * (default options, "-cin", and worker_poll_us = 100, which gives the ring a
+ * polling kernel thread, alone and with "-cin"), and for synchronous mode
+ * ("sync": the I/O runs inside the notifying write, one request after
+ * another, as a VMM running the device on its own thread would use it). This
+ * loop takes completions on the thread that kicks, as complete_in_notify
+ * asks. ENGINE_TAG picks one of these columns ("none": raw only). Every case
+ * prints MB/s and IOPS lines (bench.h format) with the raw figure as the limit:
  * the median of 3 interleaved runs of each side (the machine may be shared).
  * The file (256 MiB, in $TMPDIR or /tmp) is written first so both sides read
  * from the page cache. The round trip of a wake-up between two threads is
@@ -46,7 +49,8 @@
 #define FILE_SIZE (256ull << 20)
 
 static double seconds = 2.0;
-static const char *only; /* run only cases whose name contains this */
+static const char *only;        /* run only cases whose name contains this */
+static const char *only_engine; /* and only the engine with this tag */
 static char path[4200];
 
 struct result {
@@ -321,6 +325,8 @@ static void run_case(const char *name, bool write, bool random, uint32_t bs, uns
         { "threads-poll100us", VMAPPLE_VIRTIO_BLK_ENGINE_THREADS, 100, 0 },
         { "threads-cin", VMAPPLE_VIRTIO_BLK_ENGINE_THREADS, 0, 1 },
         { "io_uring-cin", VMAPPLE_VIRTIO_BLK_ENGINE_IO_URING, 0, 1 },
+        { "io_uring-poll100us", VMAPPLE_VIRTIO_BLK_ENGINE_IO_URING, 100, 0 },
+        { "io_uring-poll100us-cin", VMAPPLE_VIRTIO_BLK_ENGINE_IO_URING, 100, 1 },
         { "sync", UINT32_MAX, 0, 0 },
     };
     enum { NE = sizeof(engines) / sizeof(engines[0]) };
@@ -331,7 +337,7 @@ static void run_case(const char *name, bool write, bool random, uint32_t bs, uns
         return;
     }
     for (unsigned e = 0; e < NE; e++) {
-        have[e] = true;
+        have[e] = !only_engine || strcmp(only_engine, engines[e].tag) == 0;
     }
     for (int round = 0; round < ROUNDS; round++) {
         struct result raw;
@@ -381,6 +387,9 @@ int main(int argc, char **argv)
     }
     if (argc > 2) {
         only = argv[2];
+    }
+    if (argc > 3) {
+        only_engine = argv[3];
     }
     snprintf(path, sizeof(path), "%s/vmapple-bench-%d.img", tmp, (int)getpid());
     fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

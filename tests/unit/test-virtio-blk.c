@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1255,10 +1256,88 @@ static vmapple_blockdev *temp_file_volume(char *path, size_t len)
     return temp_file_volume_flags(path, len, 0);
 }
 
+/* Can this file be read without waiting (RWF_NOWAIT) once cached? Some file systems cannot. */
+static bool nowait_reads_work(const char *path)
+{
+    uint8_t block[4096];
+    struct iovec iov = { block, sizeof(block) };
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    bool ok;
+
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, block, sizeof(block), 0), 4096);
+    ok = preadv2(fd, &iov, 1, 0, RWF_NOWAIT) == 4096;
+    close(fd);
+    return ok;
+}
+
+/*
+ * Not an engine of the API: io_uring with worker_poll_us, which gives the
+ * ring a polling kernel thread (IORING_SETUP_SQPOLL) and lets the notifying
+ * thread share the work. set_engine() turns it into options.
+ */
+#define ENGINE_URING_POLL 0x100u
+
 /* Engines to try on file volumes; io_uring only when the library has it. */
 static const uint32_t file_engines[] = { VMAPPLE_VIRTIO_BLK_ENGINE_AUTO,
                                          VMAPPLE_VIRTIO_BLK_ENGINE_THREADS,
-                                         VMAPPLE_VIRTIO_BLK_ENGINE_IO_URING };
+                                         VMAPPLE_VIRTIO_BLK_ENGINE_IO_URING, ENGINE_URING_POLL };
+
+static void set_engine(vmapple_virtio_blk_options *o, uint32_t engine)
+{
+    o->io_engine = engine == ENGINE_URING_POLL ? VMAPPLE_VIRTIO_BLK_ENGINE_IO_URING : engine;
+    o->worker_poll_us = engine == ENGINE_URING_POLL ? 1000 : 0;
+}
+
+/* Threads of this process the kernel made to poll an io_uring (named iou-sqp-PID). */
+static unsigned sqpoll_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    unsigned n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        char path[300], comm[64] = "";
+        FILE *fp;
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+        fp = fopen(path, "r");
+        if (!fp) {
+            continue;
+        }
+        if (fgets(comm, sizeof(comm), fp) && strncmp(comm, "iou-sqp", 7) == 0) {
+            n++;
+        }
+        fclose(fp);
+    }
+    closedir(d);
+    return n;
+}
+
+/*
+ * The count once it reaches `want`, or after 2 s: a destroyed ring's thread
+ * ends a little after the ring (the kernel tears rings down in the background).
+ */
+static unsigned sqpoll_threads_settled(unsigned want)
+{
+    unsigned n = sqpoll_threads();
+
+    for (int i = 0; i < 2000 && n != want; i++) {
+        usleep(1000);
+        n = sqpoll_threads();
+    }
+    return n;
+}
+
+/* Did the device get its polling ring? A kernel may refuse; the log then says so. */
+static bool sqpoll_granted(struct fx *f)
+{
+    if (mock_log_contains(f->h, "refused a polling io_uring")) {
+        print_message("this kernel refuses IORING_SETUP_SQPOLL: polling checks skipped\n");
+        return false;
+    }
+    return true;
+}
 
 static bool fx_file_device(struct fx *f, vmapple_virtio_blk_options *o, uint32_t engine, char *path,
                            size_t len)
@@ -1267,11 +1346,11 @@ static bool fx_file_device(struct fx *f, vmapple_virtio_blk_options *o, uint32_t
     int ret;
 
     o->blockdev = temp_file_volume(path, len);
-    o->io_engine = engine;
+    set_engine(o, engine);
     ret = vmapple_virtio_blk_create(mock_host_ops(), f->h, o, &dev);
     if (ret == -ENOTSUP) {
         /* io_uring not built in or not allowed here. */
-        assert_true(engine == VMAPPLE_VIRTIO_BLK_ENGINE_IO_URING);
+        assert_true(engine == VMAPPLE_VIRTIO_BLK_ENGINE_IO_URING || engine == ENGINE_URING_POLL);
         vmapple_blockdev_release(o->blockdev);
         unlink(path);
         return false;
@@ -1320,6 +1399,18 @@ static void file_volume_one(struct fx *f, uint32_t engine)
     stats(f, &s);
     assert_int_equal(s.io_errors, 0);
     assert_int_equal(s.read_bytes, 16 * 4096);
+    /*
+     * The 16 reads came one at a time, from the page cache: the pool and the
+     * polling ring do a lone one on the notifying thread; a plain ring never
+     * does, nor does synchronous mode (nothing is handed anywhere).
+     */
+    if (!f->async || engine == VMAPPLE_VIRTIO_BLK_ENGINE_IO_URING) {
+        assert_int_equal(s.inline_requests, 0);
+    } else if ((engine == VMAPPLE_VIRTIO_BLK_ENGINE_THREADS ||
+                (engine == ENGINE_URING_POLL && sqpoll_granted(f))) &&
+               nowait_reads_work(path)) {
+        assert_true(s.inline_requests >= 16);
+    }
     unlink(path);
 }
 
@@ -1404,7 +1495,7 @@ static void direct_one(struct fx *f, uint32_t engine)
         print_message("direct I/O not available here: %s\n", vmapple_last_error());
         skip();
     }
-    o.io_engine = engine;
+    set_engine(&o, engine);
     if (vmapple_virtio_blk_create(mock_host_ops(), f->h, &o, &dev) == -ENOTSUP) {
         vmapple_blockdev_release(o.blockdev);
         unlink(path);
@@ -1474,21 +1565,6 @@ static void test_inline_completion_then_reset(void **state)
     }
 }
 
-/* Can this file be read without waiting (RWF_NOWAIT) once cached? Some file systems cannot. */
-static bool nowait_reads_work(const char *path)
-{
-    uint8_t block[4096];
-    struct iovec iov = { block, sizeof(block) };
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    bool ok;
-
-    assert_true(fd >= 0);
-    assert_int_equal(pread(fd, block, sizeof(block), 0), 4096);
-    ok = preadv2(fd, &iov, 1, 0, RWF_NOWAIT) == 4096;
-    close(fd);
-    return ok;
-}
-
 static bool poll_fd_readable(struct fx *f)
 {
     struct pollfd p = { vmapple_device_poll_fd(f->dev), POLLIN, 0 };
@@ -1505,7 +1581,7 @@ static bool poll_fd_readable(struct fx *f)
 static void complete_in_notify_one(struct fx *f, uint32_t engine)
 {
     vmapple_virtio_blk_options o = base_opts(f);
-    bool strict = engine == VMAPPLE_VIRTIO_BLK_ENGINE_THREADS;
+    bool strict = engine == VMAPPLE_VIRTIO_BLK_ENGINE_THREADS || engine == ENGINE_URING_POLL;
     char path[256];
     uint16_t before;
     int h;
@@ -1513,6 +1589,9 @@ static void complete_in_notify_one(struct fx *f, uint32_t engine)
     o.complete_in_notify = 1;
     if (!fx_file_device(f, &o, engine, path, sizeof(path))) {
         return;
+    }
+    if (engine == ENGINE_URING_POLL && !sqpoll_granted(f)) {
+        strict = false;
     }
     if (strict && !nowait_reads_work(path)) {
         print_message("complete_in_notify: RWF_NOWAIT reads unsupported in %s, checks relaxed\n",
@@ -1582,6 +1661,100 @@ static void test_complete_in_notify(void **state)
     }
 }
 
+/*
+ * worker_poll_us with io_uring: the ring has a polling kernel thread while
+ * the device lives and none after; bursts of small and large reads and of
+ * writes, shared between that thread and the notifying one, all complete
+ * with the right data; a ring without the option polls nothing.
+ */
+static void test_uring_sqpoll(void **state)
+{
+    struct fx *f = *state;
+    vmapple_virtio_blk_options o = base_opts(f);
+    int heads[64];
+    char path[256];
+    uint8_t block[4096];
+    int fd;
+
+    /* No device of an earlier test is alive: their threads end. */
+    assert_int_equal(sqpoll_threads_settled(0), 0);
+
+    if (!fx_file_device(f, &o, ENGINE_URING_POLL, path, sizeof(path))) {
+        print_message("io_uring unavailable: %s\n", vmapple_last_error());
+        skip();
+    }
+    if (sqpoll_granted(f)) {
+        assert_int_equal(sqpoll_threads_settled(1), 1);
+    }
+    /* 32 4 KiB reads and 4 of 64 KiB, one kick. */
+    for (int i = 0; i < 36; i++) {
+        uint32_t len = i < 32 ? 4096 : 65536;
+        uint64_t block_no = i < 32 ? (uint64_t)i : 32 + (uint64_t)(i - 32) * 16;
+        memset(ram(f, DATA + 0x100000ull * (i >= 32) + 0x10000ull * i), 0xee, len);
+        heads[i] = vdrv_blk_submit(&f->d, VDRV_BLK_T_IN, block_no * 8,
+                                   DATA + 0x100000ull * (i >= 32) + 0x10000ull * i, len, false);
+        assert_true(heads[i] >= 0);
+    }
+    vdrv_kick(&f->d);
+    for (int i = 0; i < 36; i++) {
+        uint16_t head;
+        uint32_t len;
+        assert_int_equal(vdrv_wait_used(&f->d, &head, &len, 5000), 1);
+        assert_int_equal(vdrv_blk_status(&f->d, head), S_OK);
+    }
+    for (int i = 0; i < 36; i++) {
+        uint8_t *buf = ram(f, DATA + 0x100000ull * (i >= 32) + 0x10000ull * i);
+        if (i < 32) {
+            assert_int_equal(buf[0], i);
+            assert_int_equal(buf[4095], i);
+        } else {
+            for (int k = 0; k < 16; k++) {
+                assert_int_equal(buf[k * 4096], 32 + (i - 32) * 16 + k);
+                assert_int_equal(buf[k * 4096 + 4095], 32 + (i - 32) * 16 + k);
+            }
+        }
+    }
+    /* 32 writes, one kick, then a flush. */
+    for (int i = 0; i < 32; i++) {
+        memset(ram(f, DATA + 0x1000ull * i), 0xa0 + i, 4096);
+        heads[i] = vdrv_blk_submit(&f->d, VDRV_BLK_T_OUT, (100 + (uint64_t)i) * 8,
+                                   DATA + 0x1000ull * i, 4096, false);
+        assert_true(heads[i] >= 0);
+    }
+    vdrv_kick(&f->d);
+    for (int i = 0; i < 32; i++) {
+        uint16_t head;
+        uint32_t len;
+        assert_int_equal(vdrv_wait_used(&f->d, &head, &len, 5000), 1);
+        assert_int_equal(vdrv_blk_status(&f->d, head), S_OK);
+    }
+    assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_FLUSH, 0, 0, 0, NULL), S_OK);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    for (int i = 0; i < 32; i++) {
+        assert_int_equal(pread(fd, block, 4096, (off_t)(100 + i) * 4096), 4096);
+        assert_int_equal(block[0], 0xa0 + i);
+        assert_int_equal(block[4095], 0xa0 + i);
+    }
+    close(fd);
+    unlink(path);
+
+    /* Destroyed, the device leaves no polling thread (the kernel ends it soon after). */
+    vdrv_fini(&f->d);
+    f->driver_up = false;
+    vmapple_device_destroy(f->dev);
+    f->dev = NULL;
+    assert_int_equal(sqpoll_threads_settled(0), 0);
+
+    /* A plain ring: nothing polls. */
+    o = base_opts(f);
+    assert_true(fx_file_device(f, &o, VMAPPLE_VIRTIO_BLK_ENGINE_IO_URING, path, sizeof(path)));
+    usleep(20000);
+    assert_int_equal(sqpoll_threads(), 0);
+    assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_IN, 8, DATA, 4096, NULL), S_OK);
+    assert_int_equal(ram(f, DATA)[0], 1);
+    unlink(path);
+}
+
 /* Save right after the kick, completions not processed: save delivers them. */
 static void save_unprocessed_one(struct fx *f, uint32_t engine)
 {
@@ -1613,7 +1786,7 @@ static void save_unprocessed_one(struct fx *f, uint32_t engine)
         assert_int_equal(ram(f, DATA + 0x1000)[0], 1);
         /* Load into a device on the same file: it continues the queue. */
         o = base_opts(f);
-        o.io_engine = engine;
+        set_engine(&o, engine);
         assert_int_equal(vmapple_blockdev_open_file(path, NULL, &o.blockdev), -EBUSY);
         {
             vmapple_blockdev_file_options fo = VMAPPLE_BLOCKDEV_FILE_OPTIONS_INIT;
@@ -2146,6 +2319,7 @@ int main(void)
         ALL4(test_direct_volume),
         ASYNC2(test_reset_drops_queued_work),
         ASYNC2(test_worker_poll),
+        ASYNC2(test_uring_sqpoll),
         ASYNC2(test_bounce_limit),
         SYNC1(test_bounce_sync),
         ALL4(test_mapped_split),

@@ -103,7 +103,8 @@ class VirtioBlkStatsC(ctypes.Structure):
     _fields_ = [("size", ctypes.c_uint32), ("in_flight", ctypes.c_uint32)] + [
         (name, ctypes.c_uint64) for name in (
             "requests", "read_bytes", "write_bytes", "flushes", "barriers", "io_errors",
-            "unsupported", "bounce_bytes", "bounce_peak", "bounced", "worker_polled")]
+            "unsupported", "bounce_bytes", "bounce_peak", "bounced", "worker_polled",
+            "inline_requests")]
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class VirtioBlkStats:
     bounce_peak: int
     bounced: int  #: requests whose data went through a bounce buffer
     worker_polled: int  #: times a polling worker found work without sleeping
+    inline_requests: int  #: requests the notifying thread did itself (RWF_NOWAIT)
 
 
 _get_stats = _native.optional(

@@ -192,6 +192,7 @@ int main(void)
     F(vmapple_virtio_blk_stats, bounce_peak);
     F(vmapple_virtio_blk_stats, bounced);
     F(vmapple_virtio_blk_stats, worker_polled);
+    F(vmapple_virtio_blk_stats, inline_requests);
 
     S(vmapple_vhost_user_blk_options);
     F(vmapple_vhost_user_blk_options, size);
