@@ -13,7 +13,8 @@
  *
  * Exit status 0 when every trial passed. Mapped guest memory and bounce
  * buffers alternate between trials, FLUSH and APPLE_BARRIER every two, the
- * thread pool and io_uring every four.
+ * thread pool, io_uring and io_uring with worker_poll_us (a polling kernel
+ * thread) every four.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -105,11 +106,17 @@ static void child(const char *path, int fd, uint32_t trial)
     o.blockdev = bd;
     o.io_mode = VMAPPLE_VIRTIO_BLK_IO_ASYNC;
     o.io_threads = 4;
-    /* Both engines: the pool (RWF_NOWAIT inline) and io_uring where available. */
+    /*
+     * Every engine, four trials each in turn: the pool (RWF_NOWAIT inline),
+     * io_uring, and io_uring with a polling kernel thread that shares the
+     * work with this one (worker_poll_us), where io_uring is available.
+     */
     o.io_engine =
-        (trial / 4) % 2 ? VMAPPLE_VIRTIO_BLK_ENGINE_IO_URING : VMAPPLE_VIRTIO_BLK_ENGINE_THREADS;
+        (trial / 4) % 3 ? VMAPPLE_VIRTIO_BLK_ENGINE_IO_URING : VMAPPLE_VIRTIO_BLK_ENGINE_THREADS;
+    o.worker_poll_us = (trial / 4) % 3 == 2 ? 1000 : 0;
     if (vmapple_virtio_blk_create(mock_host_ops(), h, &o, &dev) != 0) {
         o.io_engine = VMAPPLE_VIRTIO_BLK_ENGINE_THREADS;
+        o.worker_poll_us = 0;
         if (vmapple_virtio_blk_create(mock_host_ops(), h, &o, &dev) != 0) {
             _exit(2);
         }
