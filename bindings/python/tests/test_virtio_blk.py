@@ -212,6 +212,39 @@ def test_complete_in_notify(mem, tmp_path):
     assert req.status(mem) == S_OK
     assert mem.read(req.data, 4096) == bytes(range(256)) * 16
     assert d.process() == 0
+    assert d.stats().inline_requests == 2  # both reads, done in the kick
+
+
+def test_inline_requests_polling_ring(mem, tmp_path):
+    """io_uring with worker_poll_us (a polling kernel thread): lone cached
+    reads are done on the notifying thread and counted in inline_requests;
+    a plain ring counts none."""
+    path = tmp_path / "disk.img"
+    path.write_bytes(bytes(range(256)) * 256)  # 64 KiB
+    probe = os.open(path, os.O_RDONLY)
+    try:
+        os.pread(probe, 65536, 0)
+        nowait = os.preadv(probe, [bytearray(4096)], 0, os.RWF_NOWAIT) == 4096
+    except OSError:
+        nowait = False
+    finally:
+        os.close(probe)
+    if not nowait:
+        pytest.skip(f"RWF_NOWAIT reads unsupported in {tmp_path}")
+    counts = []
+    for poll_us in (1000, 0):
+        vol = vm.FileVolume(path, lock=False)
+        try:
+            d = VirtioBlk(vm.Host(mem, mem_map=True), variant="root", blockdev=vol,
+                          io_mode="async", io_engine="io_uring", worker_poll_us=poll_us)
+        except vm.VmappleError as e:
+            pytest.skip(f"io_uring unavailable: {e}")
+        drv = VirtioBlkDriver(d, mem)
+        for n in range(8):
+            assert drv.read(n * 8, 4096) == (S_OK, bytes(range(256)) * 16)
+        counts.append(d.stats().inline_requests)
+        d.close()
+    assert counts == [8, 0]
 
 
 def test_raising_volume_callbacks(mem):
