@@ -100,7 +100,10 @@ typedef struct vmapple_vhost_user_blk_options {
      * size_max, whichever is larger.
      */
     uint64_t max_bounce_bytes;
-    /** Worker polling before sleep, 0..10000 us; default 0 (see virtio-blk.h). */
+    /**
+     * Polling before sleep, 0..10000 us; default 0 (see virtio-blk.h): with
+     * io_uring, one polling kernel thread per queue.
+     */
     uint32_t worker_poll_us;
 } vmapple_vhost_user_blk_options;
 
