@@ -172,6 +172,7 @@ struct vm_blkq {
     struct io_uring ring;
     bool ring_ready;
     bool ring_sqpoll; /* a kernel thread polls the submission queue (worker_poll_us) */
+    bool ring_fixed;  /* the volume's descriptor is registered as fixed file 0 */
     uint32_t ring_inflight;
 #endif
 };
@@ -609,6 +610,7 @@ static bool uring_submit(struct vm_blkq *b, struct blk_req *r)
     struct io_uring_sqe *sqe;
     uint64_t file_off;
     int fd = vm_blockdev_fd(b->p->bd, &file_off);
+    unsigned flags = 0;
 
     if (r->op != OP_READ && r->op != OP_WRITE && r->op != OP_FLUSH) {
         return false; /* discard and write-zeroes go to the pool */
@@ -621,7 +623,19 @@ static bool uring_submit(struct vm_blkq *b, struct blk_req *r)
             return false;
         }
     }
-    if (r->op == OP_READ) {
+    if (b->ring_fixed) {
+        /* No file lookup and reference per request. */
+        fd = 0;
+        flags |= IOSQE_FIXED_FILE;
+    }
+    if (r->op == OP_READ && r->iovcnt == 1 && r->iov[0].iov_len <= UINT32_MAX) {
+        /* One buffer: no iovec array for the kernel to copy in. */
+        io_uring_prep_read(sqe, fd, r->iov[0].iov_base, (unsigned)r->iov[0].iov_len,
+                           file_off + r->offset);
+    } else if (r->op == OP_WRITE && r->iovcnt == 1 && r->iov[0].iov_len <= UINT32_MAX) {
+        io_uring_prep_write(sqe, fd, r->iov[0].iov_base, (unsigned)r->iov[0].iov_len,
+                            file_off + r->offset);
+    } else if (r->op == OP_READ) {
         io_uring_prep_readv(sqe, fd, r->iov, (unsigned)r->iovcnt, file_off + r->offset);
     } else if (r->op == OP_WRITE) {
         io_uring_prep_writev(sqe, fd, r->iov, (unsigned)r->iovcnt, file_off + r->offset);
@@ -635,8 +649,9 @@ static bool uring_submit(struct vm_blkq *b, struct blk_req *r)
          * company goes to the kernel's workers, so other cores copy too (as
          * flush_batch does for the pool). Direct I/O is asynchronous anyway.
          */
-        io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
+        flags |= IOSQE_ASYNC;
     }
+    io_uring_sqe_set_flags(sqe, flags);
     io_uring_sqe_set_data(sqe, r);
     b->ring_inflight++;
     if (b->ring_sqpoll) {
@@ -1619,6 +1634,11 @@ static int start_uring(struct vm_blkq *b, bool required, const char *who)
                                          "option io_engine io_uring: cannot register an eventfd")
                         : 1;
     }
+    {
+        int fd = vm_blockdev_fd(b->p->bd, NULL);
+        /* Optional: without it each request looks the descriptor up. */
+        b->ring_fixed = io_uring_register_files(&b->ring, &fd, 1) == 0;
+    }
     b->ring_ready = true;
     b->engine = ENGINE_URING;
     return 0;
@@ -1705,6 +1725,14 @@ void vm_blkq_destroy(struct vm_blkq *b)
     }
 #ifdef VMAPPLE_HAVE_LIBURING
     if (b->ring_ready) {
+        /*
+         * The kernel tears a ring down in the background; its registered file
+         * would keep the volume (and its lock) open until then. Unregistering
+         * drops it now.
+         */
+        if (b->ring_fixed) {
+            io_uring_unregister_files(&b->ring);
+        }
         io_uring_queue_exit(&b->ring);
     }
 #endif

@@ -1383,6 +1383,31 @@ static void file_volume_one(struct fx *f, uint32_t engine)
     memset(ram(f, DATA), 0xc3, 8192);
     assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_OUT, 16, DATA, 8192, NULL), S_OK);
     assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_FLUSH, 0, 0, 0, NULL), S_OK);
+    {
+        /* Several data buffers per request (the vectored path of every engine). */
+        struct vdrv_seg rd[5] = {
+            { hdr_at(f, DATA + 0x20000, VDRV_BLK_T_IN, 40 * 8), 16, false },
+            { DATA + 0x21000, 4096, true },
+            { DATA + 0x23000, 2048, true },
+            { DATA + 0x25000, 2048, true },
+            { DATA + 0x27000, 1, true },
+        };
+        struct vdrv_seg wr[4] = {
+            { hdr_at(f, DATA + 0x28000, VDRV_BLK_T_OUT, 50 * 8), 16, false },
+            { DATA + 0x29000, 2048, false },
+            { DATA + 0x2b000, 2048, false },
+            { DATA + 0x2d000, 1, true },
+        };
+        assert_int_equal(do_chain(f, rd, 5, false), 8193);
+        assert_int_equal(ram(f, DATA + 0x27000)[0], S_OK);
+        assert_int_equal(ram(f, DATA + 0x21000)[4095], 40);
+        assert_int_equal(ram(f, DATA + 0x23000)[0], 41);
+        assert_int_equal(ram(f, DATA + 0x25000)[2047], 41);
+        memset(ram(f, DATA + 0x29000), 0x5a, 2048);
+        memset(ram(f, DATA + 0x2b000), 0x5b, 2048);
+        assert_int_equal(do_chain(f, wr, 4, false), 1);
+        assert_int_equal(ram(f, DATA + 0x2d000)[0], S_OK);
+    }
     put_dwz(f, DATA + 0x10000, 40, 8, 1);
     assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_WRITE_ZEROES, 0, DATA + 0x10000, 16, NULL),
                      S_OK);
@@ -1395,10 +1420,15 @@ static void file_volume_one(struct fx *f, uint32_t engine)
     for (int i = 0; i < 4096; i++) {
         assert_int_equal(block[i], 0);
     }
+    assert_int_equal(pread(fd, block, 4096, 50 * 4096), 4096);
+    assert_int_equal(block[0], 0x5a);
+    assert_int_equal(block[2047], 0x5a);
+    assert_int_equal(block[2048], 0x5b);
+    assert_int_equal(block[4095], 0x5b);
     close(fd);
     stats(f, &s);
     assert_int_equal(s.io_errors, 0);
-    assert_int_equal(s.read_bytes, 16 * 4096);
+    assert_int_equal(s.read_bytes, 16 * 4096 + 8192);
     /*
      * The 16 reads came one at a time, from the page cache: the pool and the
      * polling ring do a lone one on the notifying thread; a plain ring never
@@ -1752,6 +1782,50 @@ static void test_uring_sqpoll(void **state)
     assert_int_equal(sqpoll_threads(), 0);
     assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_IN, 8, DATA, 4096, NULL), S_OK);
     assert_int_equal(ram(f, DATA)[0], 1);
+    unlink(path);
+}
+
+/*
+ * A locked file volume is free again as soon as the device and the volume
+ * are released, whatever the engine: the rings' registered file must not
+ * keep the lock while the kernel tears a ring down in the background.
+ */
+static void test_file_lock_released(void **state)
+{
+    struct fx *f = *state;
+    char path[256];
+
+    if (!f->async) {
+        return;
+    }
+    vmapple_blockdev_release(temp_file_volume(path, sizeof(path)));
+    for (int i = 0; i < 40; i++) {
+        vmapple_virtio_blk_options o = base_opts(f);
+        uint32_t engine = file_engines[i % (sizeof(file_engines) / sizeof(file_engines[0]))];
+        int ret;
+
+        assert_int_equal(vmapple_blockdev_open_file(path, NULL, &o.blockdev), 0);
+        set_engine(&o, engine);
+        ret = vmapple_virtio_blk_create(mock_host_ops(), f->h, &o, &f->dev);
+        vmapple_blockdev_release(o.blockdev);
+        if (ret == -ENOTSUP) {
+            continue; /* no io_uring here */
+        }
+        assert_int_equal(ret, 0);
+        fx_driver(f, ALL_FEATURES);
+        assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_IN, 16, DATA, 4096, NULL), S_OK);
+        assert_int_equal(ram(f, DATA)[0], 2);
+        vdrv_fini(&f->d);
+        f->driver_up = false;
+        vmapple_device_destroy(f->dev);
+        f->dev = NULL;
+    }
+    /* The last one's lock is gone too. */
+    {
+        vmapple_blockdev *bd;
+        assert_int_equal(vmapple_blockdev_open_file(path, NULL, &bd), 0);
+        vmapple_blockdev_release(bd);
+    }
     unlink(path);
 }
 
@@ -2320,6 +2394,7 @@ int main(void)
         ASYNC2(test_reset_drops_queued_work),
         ASYNC2(test_worker_poll),
         ASYNC2(test_uring_sqpoll),
+        ASYNC2(test_file_lock_released),
         ASYNC2(test_bounce_limit),
         SYNC1(test_bounce_sync),
         ALL4(test_mapped_split),
