@@ -1697,11 +1697,28 @@ static void test_complete_in_notify(void **state)
  * writes, shared between that thread and the notifying one, all complete
  * with the right data; a ring without the option polls nothing.
  */
+/* Kick, then wait for `n` completions, each with status OK. */
+static void kick_and_expect_ok(struct fx *f, unsigned n)
+{
+    vdrv_kick(&f->d);
+    for (unsigned i = 0; i < n; i++) {
+        uint16_t head;
+        uint32_t len;
+        assert_int_equal(vdrv_wait_used(&f->d, &head, &len, 5000), 1);
+        assert_int_equal(vdrv_blk_status(&f->d, head), S_OK);
+    }
+}
+
+/* Where burst read `i` of test_uring_sqpoll lands: 32 of 4 KiB, then 64 KiB ones. */
+static uint64_t burst_buf(int i)
+{
+    return DATA + 0x100000ull * (i >= 32) + 0x10000ull * (uint64_t)i;
+}
+
 static void test_uring_sqpoll(void **state)
 {
     struct fx *f = *state;
     vmapple_virtio_blk_options o = base_opts(f);
-    int heads[64];
     char path[256];
     uint8_t block[4096];
     int fd;
@@ -1720,20 +1737,13 @@ static void test_uring_sqpoll(void **state)
     for (int i = 0; i < 36; i++) {
         uint32_t len = i < 32 ? 4096 : 65536;
         uint64_t block_no = i < 32 ? (uint64_t)i : 32 + (uint64_t)(i - 32) * 16;
-        memset(ram(f, DATA + 0x100000ull * (i >= 32) + 0x10000ull * i), 0xee, len);
-        heads[i] = vdrv_blk_submit(&f->d, VDRV_BLK_T_IN, block_no * 8,
-                                   DATA + 0x100000ull * (i >= 32) + 0x10000ull * i, len, false);
-        assert_true(heads[i] >= 0);
+        memset(ram(f, burst_buf(i)), 0xee, len);
+        assert_true(vdrv_blk_submit(&f->d, VDRV_BLK_T_IN, block_no * 8, burst_buf(i), len, false) >=
+                    0);
     }
-    vdrv_kick(&f->d);
+    kick_and_expect_ok(f, 36);
     for (int i = 0; i < 36; i++) {
-        uint16_t head;
-        uint32_t len;
-        assert_int_equal(vdrv_wait_used(&f->d, &head, &len, 5000), 1);
-        assert_int_equal(vdrv_blk_status(&f->d, head), S_OK);
-    }
-    for (int i = 0; i < 36; i++) {
-        uint8_t *buf = ram(f, DATA + 0x100000ull * (i >= 32) + 0x10000ull * i);
+        uint8_t *buf = ram(f, burst_buf(i));
         if (i < 32) {
             assert_int_equal(buf[0], i);
             assert_int_equal(buf[4095], i);
@@ -1747,17 +1757,10 @@ static void test_uring_sqpoll(void **state)
     /* 32 writes, one kick, then a flush. */
     for (int i = 0; i < 32; i++) {
         memset(ram(f, DATA + 0x1000ull * i), 0xa0 + i, 4096);
-        heads[i] = vdrv_blk_submit(&f->d, VDRV_BLK_T_OUT, (100 + (uint64_t)i) * 8,
-                                   DATA + 0x1000ull * i, 4096, false);
-        assert_true(heads[i] >= 0);
+        assert_true(vdrv_blk_submit(&f->d, VDRV_BLK_T_OUT, (100 + (uint64_t)i) * 8,
+                                    DATA + 0x1000ull * i, 4096, false) >= 0);
     }
-    vdrv_kick(&f->d);
-    for (int i = 0; i < 32; i++) {
-        uint16_t head;
-        uint32_t len;
-        assert_int_equal(vdrv_wait_used(&f->d, &head, &len, 5000), 1);
-        assert_int_equal(vdrv_blk_status(&f->d, head), S_OK);
-    }
+    kick_and_expect_ok(f, 32);
     assert_int_equal(vdrv_blk_do(&f->d, VDRV_BLK_T_FLUSH, 0, 0, 0, NULL), S_OK);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     for (int i = 0; i < 32; i++) {

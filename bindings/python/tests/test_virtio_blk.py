@@ -187,14 +187,14 @@ def test_worker_poll(mem, vol):
     assert d.stats().worker_polled >= 3  # of 10; a loaded machine may miss some
 
 
-def test_complete_in_notify(mem, tmp_path):
-    """complete_in_notify reaches the device: a cached read of a file volume
-    is in the used ring when the kick returns, before any process()."""
+def cached_file(tmp_path):
+    """A 64 KiB file (bytes 0..255 repeated) in the page cache; skips the
+    test where RWF_NOWAIT reads of it are impossible."""
     path = tmp_path / "disk.img"
-    path.write_bytes(bytes(range(256)) * 256)  # 64 KiB
+    path.write_bytes(bytes(range(256)) * 256)
     probe = os.open(path, os.O_RDONLY)
     try:
-        os.pread(probe, 4096, 0)  # cached, and is RWF_NOWAIT possible here?
+        os.pread(probe, 65536, 0)
         nowait = os.preadv(probe, [bytearray(4096)], 0, os.RWF_NOWAIT) == 4096
     except OSError:
         nowait = False
@@ -202,6 +202,13 @@ def test_complete_in_notify(mem, tmp_path):
         os.close(probe)
     if not nowait:
         pytest.skip(f"RWF_NOWAIT reads unsupported in {tmp_path}")
+    return path
+
+
+def test_complete_in_notify(mem, tmp_path):
+    """complete_in_notify reaches the device: a cached read of a file volume
+    is in the used ring when the kick returns, before any process()."""
+    path = cached_file(tmp_path)
     vol = vm.FileVolume(path, lock=False)
     d = VirtioBlk(vm.Host(mem, mem_map=True), variant="root", blockdev=vol, io_mode="async",
                   io_engine="threads", complete_in_notify=1)
@@ -219,18 +226,7 @@ def test_inline_requests_polling_ring(mem, tmp_path):
     """io_uring with worker_poll_us (a polling kernel thread): lone cached
     reads are done on the notifying thread and counted in inline_requests;
     a plain ring counts none."""
-    path = tmp_path / "disk.img"
-    path.write_bytes(bytes(range(256)) * 256)  # 64 KiB
-    probe = os.open(path, os.O_RDONLY)
-    try:
-        os.pread(probe, 65536, 0)
-        nowait = os.preadv(probe, [bytearray(4096)], 0, os.RWF_NOWAIT) == 4096
-    except OSError:
-        nowait = False
-    finally:
-        os.close(probe)
-    if not nowait:
-        pytest.skip(f"RWF_NOWAIT reads unsupported in {tmp_path}")
+    path = cached_file(tmp_path)
     counts = []
     for poll_us in (1000, 0):
         vol = vm.FileVolume(path, lock=False)
