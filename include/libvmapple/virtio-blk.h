@@ -273,8 +273,9 @@ typedef struct vmapple_virtio_blk_stats {
     /** Times a polling worker found work without sleeping (worker_poll_us). */
     uint64_t worker_polled;
     /**
-     * Requests the notifying thread did itself with RWF_NOWAIT (page-cache
-     * hits) instead of handing them to a worker or the kernel.
+     * Reads and writes the notifying thread did itself with RWF_NOWAIT
+     * (page-cache hits, or a failure the file reported at once) instead of
+     * handing them to a worker or the kernel.
      */
     uint64_t inline_requests;
 } vmapple_virtio_blk_stats;

@@ -171,8 +171,9 @@ struct vm_blkq {
 #ifdef VMAPPLE_HAVE_LIBURING
     struct io_uring ring;
     bool ring_ready;
-    bool ring_sqpoll; /* a kernel thread polls the submission queue (worker_poll_us) */
-    bool ring_fixed;  /* the volume's descriptor is registered as fixed file 0 */
+    bool ring_sqpoll;   /* a kernel thread polls the submission queue (worker_poll_us) */
+    bool ring_fixed;    /* the volume's descriptor is registered as fixed file 0 */
+    bool ring_plain_rw; /* the kernel has IORING_OP_READ and _WRITE */
     uint32_t ring_inflight;
 #endif
 };
@@ -628,11 +629,12 @@ static bool uring_submit(struct vm_blkq *b, struct blk_req *r)
         fd = 0;
         flags |= IOSQE_FIXED_FILE;
     }
-    if (r->op == OP_READ && r->iovcnt == 1 && r->iov[0].iov_len <= UINT32_MAX) {
+    if (b->ring_plain_rw && r->op == OP_READ && r->iovcnt == 1 && r->iov[0].iov_len <= UINT32_MAX) {
         /* One buffer: no iovec array for the kernel to copy in. */
         io_uring_prep_read(sqe, fd, r->iov[0].iov_base, (unsigned)r->iov[0].iov_len,
                            file_off + r->offset);
-    } else if (r->op == OP_WRITE && r->iovcnt == 1 && r->iov[0].iov_len <= UINT32_MAX) {
+    } else if (b->ring_plain_rw && r->op == OP_WRITE && r->iovcnt == 1 &&
+               r->iov[0].iov_len <= UINT32_MAX) {
         io_uring_prep_write(sqe, fd, r->iov[0].iov_base, (unsigned)r->iov[0].iov_len,
                             file_off + r->offset);
     } else if (r->op == OP_READ) {
@@ -685,7 +687,9 @@ static bool try_inline(struct vm_blkq *b, struct blk_req *r)
         return false;
     }
     r->result = ret;
-    b->stats.inline_requests++;
+    if (r->op != OP_NONE) {
+        b->stats.inline_requests++;
+    }
     list_push(&b->inline_done, r);
     return true;
 }
@@ -1578,10 +1582,30 @@ static int start_pool(struct vm_blkq *b, const char *who)
 
 #ifdef VMAPPLE_HAVE_LIBURING
 /*
+ * The volume as fixed file 0: without it each request looks the descriptor
+ * up. The single-buffer opcodes (READ/WRITE, Linux 5.6) save the kernel
+ * importing an iovec; older kernels keep READV/WRITEV.
+ */
+static void uring_prepare(struct vm_blkq *b)
+{
+    int fd = vm_blockdev_fd(b->p->bd, NULL);
+    struct io_uring_probe *probe = io_uring_get_probe_ring(&b->ring);
+
+    b->ring_fixed = io_uring_register_files(&b->ring, &fd, 1) == 0;
+    b->ring_plain_rw = probe && io_uring_opcode_supported(probe, IORING_OP_READ) &&
+                       io_uring_opcode_supported(probe, IORING_OP_WRITE);
+    if (probe) {
+        io_uring_free_probe(probe);
+    }
+}
+
+/*
  * worker_poll_us asks for polling: the kernel's submission thread
  * (IORING_SETUP_SQPOLL) then polls for that long, rounded up to whole
  * milliseconds, its unit. A kernel that refuses it (old, or a sandbox) gets
- * an ordinary ring and a warning.
+ * an ordinary ring and a warning; so does one older than 5.11 (no
+ * IORING_FEAT_SQPOLL_NONFIXED) when the volume cannot be a fixed file, as
+ * its polling thread takes fixed files only.
  */
 static int uring_init(struct vm_blkq *b)
 {
@@ -1595,15 +1619,49 @@ static int uring_init(struct vm_blkq *b)
         params.sq_thread_idle = (poll_us + 999) / 1000;
         ret = io_uring_queue_init_params(b->p->opts.queue_size, &b->ring, &params);
         if (ret == 0) {
-            b->ring_sqpoll = true;
-            return 0;
+            uring_prepare(b);
+            if (b->ring_fixed || (params.features & IORING_FEAT_SQPOLL_NONFIXED)) {
+                b->ring_sqpoll = true;
+                return 0;
+            }
+            io_uring_queue_exit(&b->ring);
+            ret = -EBADF;
         }
         vm_log(b->dev, VMAPPLE_LOG_WARNING,
                "option worker_poll_us: the kernel refused a polling io_uring "
                "(IORING_SETUP_SQPOLL: %s); using one without",
                vmapple_strerror(ret));
     }
-    return io_uring_queue_init(b->p->opts.queue_size, &b->ring, 0);
+    ret = io_uring_queue_init(b->p->opts.queue_size, &b->ring, 0);
+    if (ret == 0) {
+        uring_prepare(b);
+    }
+    return ret;
+}
+
+/*
+ * The kernel tears a ring down in the background; its registered file would
+ * keep the volume (and its lock) open until then, so it is dropped first.
+ * Older kernels wait for the ring to go idle interruptibly: a signal to this
+ * thread returns -EINTR, and the unregistration is simply asked again.
+ */
+static void uring_exit(struct vm_blkq *b)
+{
+    if (b->ring_fixed) {
+        int ret, tries = 0;
+        do {
+            ret = io_uring_unregister_files(&b->ring);
+        } while (ret == -EINTR && ++tries < 1000);
+        if (ret < 0) {
+            vm_log(b->dev, VMAPPLE_LOG_WARNING,
+                   "io_uring: unregistering the volume failed (%s); it stays open until "
+                   "the kernel has torn the ring down",
+                   vmapple_strerror(ret));
+        }
+        b->ring_fixed = false;
+    }
+    io_uring_queue_exit(&b->ring);
+    b->ring_sqpoll = false;
 }
 #endif
 
@@ -1629,15 +1687,10 @@ static int start_uring(struct vm_blkq *b, bool required, const char *who)
      * one descriptor must wake the host for both.
      */
     if (io_uring_register_eventfd(&b->ring, b->efd) < 0) {
-        io_uring_queue_exit(&b->ring);
+        uring_exit(b);
         return required ? vm_error_named(who, NULL, -ENOTSUP,
                                          "option io_engine io_uring: cannot register an eventfd")
                         : 1;
-    }
-    {
-        int fd = vm_blockdev_fd(b->p->bd, NULL);
-        /* Optional: without it each request looks the descriptor up. */
-        b->ring_fixed = io_uring_register_files(&b->ring, &fd, 1) == 0;
     }
     b->ring_ready = true;
     b->engine = ENGINE_URING;
@@ -1725,15 +1778,7 @@ void vm_blkq_destroy(struct vm_blkq *b)
     }
 #ifdef VMAPPLE_HAVE_LIBURING
     if (b->ring_ready) {
-        /*
-         * The kernel tears a ring down in the background; its registered file
-         * would keep the volume (and its lock) open until then. Unregistering
-         * drops it now.
-         */
-        if (b->ring_fixed) {
-            io_uring_unregister_files(&b->ring);
-        }
-        io_uring_queue_exit(&b->ring);
+        uring_exit(b);
     }
 #endif
     if (b->efd >= 0) {
