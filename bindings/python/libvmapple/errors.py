@@ -69,6 +69,33 @@ class CallbackFailure:
         return cls(callback, source, exc, "".join(traceback.format_exception(exc)))
 
 
+class FailureQueue:
+    """Callback failures recorded from any thread (the library may call
+    from its own): every one in all, and those not handed out yet for
+    take()."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[CallbackFailure] = []
+        self.all: list[CallbackFailure] = []
+
+    def add(self, failure: CallbackFailure) -> None:
+        with self._lock:
+            self._pending.append(failure)
+            self.all.append(failure)
+
+    def take(self) -> list[CallbackFailure]:
+        """The failures not handed out yet, which are then forgotten here
+        (they stay in all)."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        return pending
+
+    def waiting(self) -> bool:
+        """Are there failures take() would hand out?"""
+        return bool(self._pending)
+
+
 class CallbackLog:
     """What the Python callbacks of one library object (a volume, a DMA
     backend, a host mechanism, a bus) raised: every failure in failures,
@@ -80,24 +107,18 @@ class CallbackLog:
     def __init__(self, prefix: str, source: str):
         self.prefix = prefix  #: put before the op in CallbackFailure.callback
         self.source = source  #: CallbackFailure.source
-        self._lock = threading.Lock()
-        self._pending: list[CallbackFailure] = []
-        self.failures: list[CallbackFailure] = []
+        self._queue = FailureQueue()
+        self.failures = self._queue.all
 
     def take_callback_failures(self) -> list[CallbackFailure]:
         """The failures not raised yet, which are then forgotten (they stay
         in failures)."""
-        with self._lock:
-            pending, self._pending = self._pending, []
-        return pending
+        return self._queue.take()
 
     def fail(self, op: str, exc: BaseException) -> int:
         """Record @exc, raised by callback @op; returns -EIO, the library's
         answer for it."""
-        f = CallbackFailure.capture(self.prefix + op, self.source, exc)
-        with self._lock:
-            self._pending.append(f)
-            self.failures.append(f)
+        self._queue.add(CallbackFailure.capture(self.prefix + op, self.source, exc))
         return -_errno.EIO
 
     def call(self, op: str, fn: Callable[..., Any], *args: Any,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Union
 
 from . import _native
-from .errors import CallbackError, CallbackFailure, Fault
+from .errors import CallbackError, CallbackFailure, FailureQueue, Fault
 from .memory import GuestMemory
 
 _logger = logging.getLogger("libvmapple")
@@ -167,11 +167,10 @@ class Host:
         self.raise_callback_errors = raise_callback_errors
         self.omitted = frozenset(omit)
         self._slots: dict[int, _Slot] = {}
-        self._lock = threading.Lock()
-        self._pending: list[CallbackFailure] = []
+        self._failures = FailureQueue()
         self._async = threading.Event()
         self.clear()
-        self.callback_failures: list[CallbackFailure] = []
+        self.callback_failures = self._failures.all
         self.async_notifications = 0
 
         # The ctypes function objects must outlive every device using this
@@ -228,13 +227,11 @@ class Host:
     def take_callback_failures(self) -> list[CallbackFailure]:
         """The callback failures not raised yet, which are then forgotten
         (they stay in callback_failures)."""
-        with self._lock:
-            pending, self._pending = self._pending, []
-        return pending
+        return self._failures.take()
 
     def raise_callback_errors_now(self) -> None:
         """Raise what callbacks raised since the last call (see the class doc)."""
-        if not self._pending or not self.raise_callback_errors:
+        if not self._failures.waiting() or not self.raise_callback_errors:
             return
         raise_failures(self.take_callback_failures())
 
@@ -311,10 +308,7 @@ class Host:
         raise KeyError(f"{device!r} is not a device of this host")
 
     def _fail(self, callback: str, source: str, exc: BaseException) -> None:
-        failure = CallbackFailure.capture(callback, source, exc)
-        with self._lock:
-            self._pending.append(failure)
-            self.callback_failures.append(failure)
+        self._failures.add(CallbackFailure.capture(callback, source, exc))
 
     def _name(self, opaque: int | None) -> tuple[str, _Slot | None]:
         slot = self._slots.get(opaque or 0)
