@@ -276,6 +276,21 @@ class FakeFunction:
         return vfio.FunctionInfo(0, 5, 0, 0, 1, 0x14E4, 0x166B, 0, 0, 0x020000)
 
 
+class OverlongDmaMap(FakeFunction):
+    """dma_map answers more bytes than were asked for: the bindings refuse it."""
+
+    def dma_map(self, conn, gpa, host, length, flags):
+        return 0x1_0000_0000 + gpa, length + 1
+
+
+def map_is_refused(dma):
+    """A map whose callback answer the bindings refuse fails with EIO; the
+    callback failure then waits on the backend for its next call."""
+    with pytest.raises(vm.VmappleError) as ei:
+        dma.map(0x1000, 0x100)
+    assert ei.value.errno == errno.EIO
+
+
 def test_python_host_mechanism():
     fake = FakeFunction()
     backend = vfio.VfioBackend.from_python(fake, name="fake-dext")
@@ -364,12 +379,9 @@ def test_python_host_mechanism_dma_and_all_256_vectors():
 def test_a_python_backend_answer_that_does_not_convert_is_reported():
     # Answers of the wrong shape fail in the bindings' conversion, not in
     # the implementation: they must be callback failures all the same.
-    class Broken(FakeFunction):
+    class Broken(OverlongDmaMap):
         def irq_setup(self, conn):
             return None  # not a vector count
-
-        def dma_map(self, conn, gpa, host, length, flags):
-            return 0x1_0000_0000 + gpa, length + 1  # more than was asked for
 
     backend = vfio.VfioBackend.from_python(Broken(), name="broken-dext")
     with pytest.raises(vm.CallbackError, match="irq_setup callback for broken-dext") as ei:
@@ -377,9 +389,7 @@ def test_a_python_backend_answer_that_does_not_convert_is_reported():
     assert isinstance(ei.value.__cause__, TypeError)
     assert [f.callback for f in backend.callback_failures] == ["vfio backend.irq_setup"]
     dma = backend.dma(FakeFunction.FN)
-    with pytest.raises(vm.VmappleError) as ei:
-        dma.map(0x1000, 0x100)
-    assert ei.value.errno == errno.EIO
+    map_is_refused(dma)
     with pytest.raises(vm.CallbackError, match="dma_map answered 257 bytes for 256"):
         backend.functions()
     dma.close()
@@ -413,9 +423,7 @@ def test_a_dma_map_bus_address_a_uint64_cannot_hold_is_refused(bus_addr):
 
     backend = vfio.VfioBackend.from_python(Wild(), name="wild-dext")
     dma = backend.dma(FakeFunction.FN)
-    with pytest.raises(vm.VmappleError) as ei:
-        dma.map(0x1000, 0x100)
-    assert ei.value.errno == errno.EIO
+    map_is_refused(dma)
     assert dma.occupancy().mappings == 0
     with pytest.raises(vm.CallbackError, match=f"dma_map bus address = {bus_addr:#x} does not "
                                                "fit 64 bits") as ei:
@@ -454,11 +462,7 @@ def test_a_pending_bitmap_that_is_negative_or_too_wide_is_refused():
 
 
 def test_a_refused_dma_raises_in_dma_and_leaves_nothing_behind():
-    class Broken(FakeFunction):
-        def dma_map(self, conn, gpa, host, length, flags):
-            return 0x1_0000_0000 + gpa, length + 1  # more than was asked for
-
-    fake = Broken()
+    fake = OverlongDmaMap()
     backend = vfio.VfioBackend.from_python(fake, name="broken-dext")
     # Refused by the library: raised by dma() itself, with its message.
     with pytest.raises(vm.VmappleError, match="connect to host function 06:00.0") as ei:
@@ -475,8 +479,7 @@ def test_a_refused_dma_raises_in_dma_and_leaves_nothing_behind():
     # DMA backend in the library: it must not outlive the call, holding the
     # function's connection with nothing left to release it.
     first = backend.dma(FakeFunction.FN)
-    with pytest.raises(vm.VmappleError):
-        first.map(0x1000, 0x100)  # the answer is refused: a failure pending on the backend
+    map_is_refused(first)
     with pytest.raises(vm.CallbackError, match="dma_map answered 257 bytes for 256"):
         backend.dma(FakeFunction.FN)
     assert backend.refs(FakeFunction.FN) == 1
