@@ -37,9 +37,10 @@
  *    vmapple_device_poll_fd() (and/or take the async_notify callback, see
  *    host.h), then call vmapple_device_process(), which writes the used ring
  *    and raises the interrupt (with option complete_in_notify, requests that
- *    finished at once are completed by the notification itself). Host callbacks other than
- * async_notify are only ever called on the thread calling into the device; worker threads only call
- * the volume's own callbacks.
+ *    finished at once are completed by the notification itself). Host
+ *    callbacks other than async_notify are only ever called on the thread
+ *    calling into the device; worker threads only call the volume's own
+ *    callbacks.
  *
  * Reset (vmapple_device_reset() or a driver writing 0 to device_status) with
  * requests in flight waits for the block I/O that is running, then discards

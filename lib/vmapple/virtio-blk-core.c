@@ -612,6 +612,7 @@ static bool uring_submit(struct vm_blkq *b, struct blk_req *r)
     uint64_t file_off;
     int fd = vm_blockdev_fd(b->p->bd, &file_off);
     unsigned flags = 0;
+    bool one_buf;
 
     if (r->op != OP_READ && r->op != OP_WRITE && r->op != OP_FLUSH) {
         return false; /* discard and write-zeroes go to the pool */
@@ -629,12 +630,12 @@ static bool uring_submit(struct vm_blkq *b, struct blk_req *r)
         fd = 0;
         flags |= IOSQE_FIXED_FILE;
     }
-    if (b->ring_plain_rw && r->op == OP_READ && r->iovcnt == 1 && r->iov[0].iov_len <= UINT32_MAX) {
-        /* One buffer: no iovec array for the kernel to copy in. */
+    /* One buffer: no iovec array for the kernel to copy in. */
+    one_buf = b->ring_plain_rw && r->iovcnt == 1 && r->iov[0].iov_len <= UINT32_MAX;
+    if (one_buf && r->op == OP_READ) {
         io_uring_prep_read(sqe, fd, r->iov[0].iov_base, (unsigned)r->iov[0].iov_len,
                            file_off + r->offset);
-    } else if (b->ring_plain_rw && r->op == OP_WRITE && r->iovcnt == 1 &&
-               r->iov[0].iov_len <= UINT32_MAX) {
+    } else if (one_buf && r->op == OP_WRITE) {
         io_uring_prep_write(sqe, fd, r->iov[0].iov_base, (unsigned)r->iov[0].iov_len,
                             file_off + r->offset);
     } else if (r->op == OP_READ) {
