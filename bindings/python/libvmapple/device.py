@@ -79,18 +79,23 @@ def fit_bits(value: Any, bits: int, what: str) -> Any:
     return value
 
 
+def fit_field(struct: ctypes.Structure, field: str, value: Any, what: str) -> None:
+    """Store @value in integer @field of @struct, refusing (ValueError
+    naming @what) what the C field cannot hold."""
+    bits = _INT_LIMITS.get(dict(struct._fields_)[field])
+    if bits is not None:
+        fit_bits(value, bits, what)
+    setattr(struct, field, value)
+
+
 def set_int_field(struct: ctypes.Structure, field: str, value: Any, what: str) -> None:
     """Store an integer option, refusing values the C field cannot hold
     (ctypes would silently truncate them)."""
-    ctype = dict(struct._fields_)[field]
     if isinstance(value, bool):
         value = int(value)
     if not isinstance(value, int):
         raise TypeError(f"{what}: option {field} must be an int, not {type(value).__name__}")
-    bits = _INT_LIMITS.get(ctype)
-    if bits is not None:
-        fit_bits(value, bits, f"{what}: option {field}")
-    setattr(struct, field, value)
+    fit_field(struct, field, value, f"{what}: option {field}")
 
 
 def build_options(struct_type: type[ctypes.Structure], what: str, given: Mapping[str, Any],

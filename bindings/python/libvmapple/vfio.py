@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Sequence
 from . import _native
 from ._handle import Closeable
 from .apple_dma_pci import AppleDmaPci, AppleDmaPciOptions
-from .device import Device, fit_bits, set_int_field
+from .device import Device, fit_bits, fit_field, set_int_field
 from .dma import DmaBackend, DmaBackendOptions, limit_options, store_mapping
 from .errors import CallbackFailure, CallbackLog, VmappleError, check
 from .host import Host, raise_failures, take_failures
@@ -371,8 +371,9 @@ class _VfioCore(CallbackLog):
             got = got if got is not None else BarInfo(0, 0, 0)
             if not isinstance(got, BarInfo):
                 got = BarInfo(*got)
-            info.contents.flags, info.contents.bar_size = got.flags, got.size
-            info.contents.address = got.address
+            fit_field(info.contents, "flags", got.flags, "bar_info flags")
+            fit_field(info.contents, "bar_size", got.size, "bar_info size")
+            fit_field(info.contents, "address", got.address, "bar_info address")
 
         return self._call("bar_info", self.conns.get(cid or 0), bar, convert=store)[0]
 
@@ -434,7 +435,7 @@ class _VfioCore(CallbackLog):
             c = info.contents
             for name in ("domain", "bus", "device", "function", "revision", "vendor_id",
                          "device_id", "subsystem_vendor_id", "subsystem_id", "class_code"):
-                setattr(c, name, getattr(f, name))
+                fit_field(c, name, getattr(f, name), f"get_function {name}")
             return 0
 
         ret, got = self._call("get_function", index, convert=store)

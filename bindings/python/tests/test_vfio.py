@@ -4,6 +4,7 @@ the libpciaccess backend read-only against this machine."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import gc
 import os
@@ -412,6 +413,34 @@ def test_an_irq_setup_answer_a_uint32_cannot_hold_is_refused(vectors):
     assert isinstance(ei.value.__cause__, ValueError)
     assert [f.callback for f in backend.callback_failures] == ["vfio backend.irq_setup"]
     assert backend.refs(fake.FN) == 0 and not backend.is_owned(fake.FN)
+    backend.close()
+
+
+def test_a_function_field_its_c_field_cannot_hold_is_refused():
+    # ctypes would store bus 300 as 44: another function than the one meant.
+    class Odd(FakeFunction):
+        def get_function(self, index):
+            info = super().get_function(index)
+            return info and dataclasses.replace(info, bus=300)
+
+    backend = vfio.VfioBackend.from_python(Odd(), name="odd-dext")
+    with pytest.raises(vm.CallbackError, match="get_function bus = 0x12c does not fit 8 bits") \
+            as ei:
+        backend.functions()
+    assert isinstance(ei.value.__cause__, ValueError)
+    backend.close()
+
+
+@pytest.mark.parametrize("size", [1 << 64, -1])
+def test_a_bar_size_a_uint64_cannot_hold_is_refused(size):
+    class Odd(FakeFunction):
+        def bar_info(self, conn, bar):
+            return vfio.BarInfo(vfio.BAR_MEM, size, 0xC000_0000) if bar == 0 else None
+
+    backend = vfio.VfioBackend.from_python(Odd(), name="odd-dext")
+    with pytest.raises(vm.CallbackError, match=f"bar_info size = {size:#x} does not fit 64 bits"):
+        VfioPassthrough(backend, guest_bdf=0x0900, host_bus=5)
+    assert [f.callback for f in backend.callback_failures] == ["vfio backend.bar_info"]
     backend.close()
 
 
