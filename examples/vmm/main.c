@@ -855,11 +855,13 @@ static int cmd_images(void)
     if (!opt_out) {
         fail_usage("images: --out DIR is required");
     }
-    if (opt_root_size && (!parse_size(opt_root_size, &root) || root % 512 || root < MIN_IMAGE)) {
+    if (opt_root_size &&
+        (!parse_size(opt_root_size, &root) || root % SELFTEST_SECTOR || root < MIN_IMAGE)) {
         fail_usage("--root-size %s: a multiple of 512 bytes, at least %uK", opt_root_size,
                    MIN_IMAGE / 1024);
     }
-    if (opt_aux_size && (!parse_size(opt_aux_size, &aux) || aux % 512 || aux < MIN_IMAGE)) {
+    if (opt_aux_size &&
+        (!parse_size(opt_aux_size, &aux) || aux % SELFTEST_SECTOR || aux < MIN_IMAGE)) {
         fail_usage("--aux-size %s: a multiple of 512 bytes, at least %uK", opt_aux_size,
                    MIN_IMAGE / 1024);
     }

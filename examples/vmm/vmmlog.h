@@ -20,19 +20,20 @@
 #define VMM_GUEST_ERROR_LINES 10u
 
 static inline void vmm_vlog(void (*sink)(void *opaque, int level, const char *message),
-                            void *opaque, int level, const char *suffix, const char *fmt,
+                            void *opaque, int level, const char *capped_kind, const char *fmt,
                             va_list ap) __attribute__((format(printf, 5, 0)));
 static inline void vmm_vlog(void (*sink)(void *opaque, int level, const char *message),
-                            void *opaque, int level, const char *suffix, const char *fmt,
+                            void *opaque, int level, const char *capped_kind, const char *fmt,
                             va_list ap)
 {
     char msg[512];
     size_t n;
 
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    if (suffix) {
+    if (capped_kind) {
+        /* The last line of a capped kind (vmm_guest_error) says so. */
         n = strlen(msg);
-        snprintf(msg + n, sizeof(msg) - n, "%s", suffix);
+        snprintf(msg + n, sizeof(msg) - n, " (further %s are not logged)", capped_kind);
     }
     sink(opaque, level, msg);
 }
@@ -65,7 +66,6 @@ static inline void vmm_guest_error(void (*sink)(void *opaque, int level, const c
                                    void *opaque, unsigned *logged, const char *kind,
                                    const char *fmt, ...)
 {
-    char note[96];
     va_list ap;
 
     if (*logged >= VMM_GUEST_ERROR_LINES) {
@@ -75,11 +75,8 @@ static inline void vmm_guest_error(void (*sink)(void *opaque, int level, const c
     if (!sink) {
         return;
     }
-    if (*logged == VMM_GUEST_ERROR_LINES) {
-        snprintf(note, sizeof(note), " (further %s are not logged)", kind);
-    }
     va_start(ap, fmt);
-    vmm_vlog(sink, opaque, VMAPPLE_LOG_GUEST_ERROR, *logged == VMM_GUEST_ERROR_LINES ? note : NULL,
+    vmm_vlog(sink, opaque, VMAPPLE_LOG_GUEST_ERROR, *logged == VMM_GUEST_ERROR_LINES ? kind : NULL,
              fmt, ap);
     va_end(ap);
 }
