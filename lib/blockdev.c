@@ -443,17 +443,21 @@ static int host_rw(vmapple_blockdev *bd, bool write, uint64_t off, const struct 
 static int blockdev_rw_check(vmapple_blockdev *bd, bool write, uint64_t off,
                              const struct iovec *iov, int iovcnt, uint64_t *len)
 {
+    uint64_t total = 0;
+
     *len = 0;
     if (iovcnt < 0 || iovcnt > VM_BLOCK_MAX_IOV) {
         return -EINVAL;
     }
+    /* A local sum: *len may alias iov, so each store would force a reload. */
     for (int i = 0; i < iovcnt; i++) {
-        if (iov[i].iov_len > UINT64_MAX - *len) {
+        if (iov[i].iov_len > UINT64_MAX - total) {
             return -ERANGE;
         }
-        *len += iov[i].iov_len;
+        total += iov[i].iov_len;
     }
-    if (!vm_blockdev_range_ok(bd, off, *len)) {
+    *len = total;
+    if (!vm_blockdev_range_ok(bd, off, total)) {
         return -ERANGE;
     }
     if (write && !(bd->features & VMAPPLE_BLOCKDEV_CAN_WRITE)) {

@@ -360,7 +360,12 @@ static __attribute__((noinline)) int dart_map_search(struct sim_dart *d, uint64_
     uint64_t p = find_run(d, d->cursor, d->pages, n);
 
     if (p == UINT64_MAX) {
-        p = find_run(d, 0, d->pages, n);
+        /*
+         * No run starts at or after the cursor, so only starts up to it are
+         * left: end the search there. The cursor is at most d->pages.
+         */
+        uint64_t hi = n < d->pages - d->cursor ? d->cursor + n : d->pages;
+        p = find_run(d, 0, hi, n);
     }
     if (p == UINT64_MAX) {
         return -ENOSPC; /* the window is fragmented */
