@@ -166,6 +166,8 @@ static void test_remove_all(void **state)
         assert_int_equal(vm_u64map_insert(&m, 0x80000000ull + i * 0x4000ull, i), 0);
     }
     assert_true(longest_cluster(&m) < m.cap);
+    /* The load limit itself: the check above holds whenever one slot is free. */
+    assert_true((uint64_t)m.count * 4 <= m.cap);
     for (uint32_t k = 0; k < 4096; k++) {
         /* 1237 is odd, so i visits every value below 4096 once. */
         uint32_t i = (uint32_t)((k * 1237u + seed) % 4096u);
@@ -177,6 +179,43 @@ static void test_remove_all(void **state)
     for (uint32_t i = 0; i < m.cap; i++) {
         assert_int_equal(m.slots[i].used, 0);
     }
+    vm_u64map_free(&m);
+}
+
+/*
+ * Removal across the table's end, made certain with fixed secrets: three keys
+ * homed on the last slot fill it and wrap to slots 0 and 1.
+ */
+static void test_remove_wraps(void **state)
+{
+    struct vm_u64map m, probe;
+    uint64_t keys[3];
+    uint32_t found = 0, v;
+
+    (void)state;
+    vm_u64map_init(&m);
+    m.mul = 0x9e3779b97f4a7c15ull;
+    m.salt = 0;
+    /* Homes at the first capacity, 16 slots (shift 60), before any insert. */
+    probe = m;
+    probe.shift = 60;
+    for (uint64_t k = 1; found < 3; k++) {
+        if (vm_u64map_home(&probe, k) == 15) {
+            keys[found++] = k;
+        }
+    }
+    for (uint32_t i = 0; i < 3; i++) {
+        assert_int_equal(vm_u64map_insert(&m, keys[i], 100 + i), 0);
+    }
+    assert_int_equal(m.cap, 16);
+    assert_true(m.slots[0].used && m.slots[1].used && m.slots[15].used);
+    assert_true(vm_u64map_remove(&m, keys[0]));
+    assert_false(vm_u64map_get(&m, keys[0], &v));
+    for (uint32_t i = 1; i < 3; i++) {
+        assert_true(vm_u64map_get(&m, keys[i], &v));
+        assert_int_equal(v, 100 + i);
+    }
+    assert_int_equal(m.count, 2);
     vm_u64map_free(&m);
 }
 
@@ -206,9 +245,8 @@ static void test_secrets(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_against_model),
-        cmocka_unit_test(test_remove_all),
+        cmocka_unit_test(test_empty),      cmocka_unit_test(test_against_model),
+        cmocka_unit_test(test_remove_all), cmocka_unit_test(test_remove_wraps),
         cmocka_unit_test(test_secrets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
